@@ -1,0 +1,705 @@
+//! The handle: opens the backends, runs every operation with its time bound,
+//! keeps the shared cache in step with the store.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cache::guard::{BreakerState, GuardedCache};
+use crate::cache::keys::{self, CacheKeys};
+use crate::cache::memory::MemoryCache;
+use crate::cache::redis::RedisCache;
+use crate::cache::{Cache, CacheEntry, Invalidation, VersionedFill, values};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ids::{DeploymentId, OrgId, ProjectId, SnapshotId};
+use crate::lifecycle::{self, Effect, NewDeployment};
+use crate::model::{
+    Changed, Deployment, Environment, FinalStatus, HistoryEntry, Page, Project, Promotion, Status,
+    now, parse_timestamp, validate_project_name,
+};
+use crate::redact::redact_url;
+use crate::resolve::{Resolution, ResolveRequest, Source};
+use crate::store::memory::MemoryStore;
+use crate::store::postgres::PostgresStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{ListCursor, ProjectTx, Store};
+
+/// The largest page a listing returns.
+pub const MAX_PAGE: u32 = 1000;
+
+/// A new project.
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    /// The id; generated when none.
+    pub id: Option<String>,
+    /// The owning organisation.
+    pub org_id: String,
+    /// A display name, 1 to 256 characters.
+    pub name: String,
+}
+
+/// A new deployment (it starts `processing`).
+#[derive(Debug, Clone)]
+pub struct CreateDeployment {
+    /// The project.
+    pub project: String,
+    /// The id; generated when none.
+    pub id: Option<String>,
+    /// The snapshot to build from.
+    pub snapshot: String,
+    /// `production` is stored as staging and promoted the moment it is
+    /// ready; default staging.
+    pub environment: Environment,
+    /// For imports, migrations and tests (RFC 3339); default now.
+    pub created_at: Option<String>,
+}
+
+/// How one component of the handle is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "detail", rename_all = "snake_case")]
+pub enum ComponentHealth {
+    /// It answered.
+    Ok,
+    /// Not configured.
+    Disabled,
+    /// It did not answer; the detail holds no secret.
+    Unavailable(String),
+}
+
+/// The answer of [`Lupa::health`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Health {
+    /// The store.
+    pub store: ComponentHealth,
+    /// The shared cache.
+    pub cache: ComponentHealth,
+    /// The cache circuit breaker (closed when there is no cache).
+    pub breaker: BreakerState,
+    /// Cache updates recorded in the store and not yet applied (none when
+    /// the store could not be asked).
+    pub pending_cache_updates: Option<usize>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    cache: Option<GuardedCache>,
+    keys: CacheKeys,
+    store_timeout: Duration,
+    closed: AtomicBool,
+}
+
+/// A Lupa handle: cheap to clone, safe to share across tasks and threads.
+///
+/// Every call is async and needs a tokio runtime. Opening spawns one
+/// background task on the runtime of the caller, which applies pending cache
+/// updates; it ends with the last clone or with [`Lupa::close`].
+#[derive(Clone)]
+pub struct Lupa {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Lupa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lupa")
+            .field("cache", &self.inner.cache.is_some())
+            .field("key_prefix", &self.inner.keys.prefix())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options that apply whatever the backends are.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// See [`Config::key_prefix`].
+    pub key_prefix: String,
+    /// See [`Config::cache_timeout`].
+    pub cache_timeout: Duration,
+    /// See [`Config::store_timeout`].
+    pub store_timeout: Duration,
+    /// See [`Config::breaker_threshold`].
+    pub breaker_threshold: u32,
+    /// See [`Config::breaker_cooldown`].
+    pub breaker_cooldown: Duration,
+    /// See [`Config::outbox_interval`].
+    pub outbox_interval: Duration,
+}
+
+impl From<&Config> for Options {
+    fn from(c: &Config) -> Options {
+        Options {
+            key_prefix: c.key_prefix.clone(),
+            cache_timeout: c.cache_timeout,
+            store_timeout: c.store_timeout,
+            breaker_threshold: c.breaker_threshold,
+            breaker_cooldown: c.breaker_cooldown,
+            outbox_interval: c.outbox_interval,
+        }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options::from(&Config::default())
+    }
+}
+
+fn parse_limit(limit: Option<u32>) -> Result<u32> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(Error::invalid_argument(format!("limit must be 1 to {MAX_PAGE}"))),
+    }
+}
+
+fn deployment_cursor(d: &Deployment) -> String {
+    format!("{}.{}", d.created_at.timestamp_micros(), d.id)
+}
+
+fn parse_deployment_cursor(cursor: &str) -> Result<ListCursor> {
+    let bad = || Error::invalid_argument("cursor is not one this library returned");
+    let (micros, id) = cursor.split_once('.').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    let created_at = chrono::DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    Ok(ListCursor { created_at, id: DeploymentId::new(id).map_err(|_| bad())? })
+}
+
+impl Lupa {
+    /// Opens the store and cache that `config` names, applying the store's
+    /// migrations. The cache is connected on first use, so a handle opens
+    /// while the cache is down.
+    pub async fn open(config: Config) -> Result<Lupa> {
+        config.validate()?;
+        let store = open_store(&config).await?;
+        let cache = open_cache(&config)?;
+        Ok(Lupa::with_backends(store, cache, Options::from(&config)))
+    }
+
+    /// A handle over backends of the caller's own (see [`Store`] and [`Cache`]).
+    pub fn with_backends(store: Arc<dyn Store>, cache: Option<Arc<dyn Cache>>, options: Options) -> Lupa {
+        let cache = cache.map(|c| {
+            GuardedCache::new(c, options.cache_timeout, options.breaker_threshold, options.breaker_cooldown)
+        });
+        let has_cache = cache.is_some();
+        let lupa = Lupa {
+            inner: Arc::new(Inner {
+                store,
+                cache,
+                keys: CacheKeys::new(options.key_prefix),
+                store_timeout: options.store_timeout,
+                closed: AtomicBool::new(false),
+            }),
+        };
+        if has_cache && let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(apply_pending_forever(Arc::downgrade(&lupa.inner), options.outbox_interval));
+        }
+        lupa
+    }
+
+    /// Stops background work and releases the store's connections. Calls
+    /// made afterwards fail with `STORAGE_UNAVAILABLE`; closing twice is
+    /// harmless.
+    pub async fn close(&self) {
+        if !self.inner.closed.swap(true, Ordering::AcqRel) {
+            self.inner.store.close().await;
+        }
+    }
+
+    /// The cache key names this handle uses.
+    pub fn cache_keys(&self) -> &CacheKeys {
+        &self.inner.keys
+    }
+
+    /// Removes everything the store holds where that is cheap and safe (a
+    /// private PostgreSQL schema is dropped); for tests.
+    pub async fn drop_storage(&self) -> Result<()> {
+        self.db(self.inner.store.drop_storage()).await
+    }
+
+    /// Direct access to the configured shared cache, bypassing its breaker:
+    /// for tests and tooling (none when no cache is configured).
+    pub fn cache_backend(&self) -> Option<Arc<dyn Cache>> {
+        self.inner.cache.as_ref().map(|c| c.inner.clone())
+    }
+
+    // ----- projects -------------------------------------------------------
+
+    /// Creates a project; a taken id is `PROJECT_EXISTS`.
+    pub async fn create_project(&self, new: NewProject) -> Result<Project> {
+        let id = match new.id {
+            Some(id) => ProjectId::new(id)?,
+            None => ProjectId::generate()?,
+        };
+        let org_id = OrgId::new(new.org_id)?;
+        validate_project_name(&new.name)?;
+        let t = now();
+        let project = Project { id, org_id, name: new.name, created_at: t, updated_at: t };
+        self.db(self.inner.store.insert_project(&project)).await?;
+        Ok(project)
+    }
+
+    /// One project.
+    pub async fn get_project(&self, id: &str) -> Result<Project> {
+        let id = ProjectId::new(id)?;
+        self.db(self.inner.store.get_project(&id)).await?.ok_or_else(Error::project_not_found)
+    }
+
+    /// Projects in id order (bytes), a page at a time.
+    pub async fn list_projects(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<Page<Project>> {
+        let limit = parse_limit(limit)?;
+        let after = cursor
+            .map(|c| ProjectId::new(c).map_err(|_| Error::invalid_argument("cursor is not one this library returned")))
+            .transpose()?;
+        let items = self.db(self.inner.store.list_projects(after.as_ref(), limit)).await?;
+        let next_cursor = (items.len() == limit as usize).then(|| items.last().map(|p| p.id.to_string())).flatten();
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Deletes a project with its deployments and history, and every cache
+    /// entry of the project and of its deployments.
+    pub async fn delete_project(&self, id: &str) -> Result<Changed<()>> {
+        let id = ProjectId::new(id)?;
+        self.change(&id, |tx, keys| Box::pin(lifecycle::delete_project(tx, keys))).await
+    }
+
+    // ----- deployments ----------------------------------------------------
+
+    /// Creates a deployment, `processing`.
+    pub async fn create_deployment(&self, new: CreateDeployment) -> Result<Changed<Deployment>> {
+        let project = ProjectId::new(new.project)?;
+        let id = match new.id {
+            Some(id) => DeploymentId::new(id)?,
+            None => DeploymentId::generate()?,
+        };
+        let snapshot_id = SnapshotId::new(new.snapshot)?;
+        let created_at = new.created_at.as_deref().map(parse_timestamp).transpose()?;
+        let new = NewDeployment { id, snapshot_id, environment: new.environment, created_at };
+        self.change(&project, move |tx, keys| Box::pin(lifecycle::create_deployment(tx, keys, new))).await
+    }
+
+    /// One deployment, of any project.
+    pub async fn get_deployment(&self, id: &str) -> Result<Deployment> {
+        let id = DeploymentId::new(id)?;
+        self.db(self.inner.store.get_deployment(&id)).await?.ok_or_else(Error::deployment_not_found)
+    }
+
+    /// A project's deployments, newest `created_at` first (ties: greater id
+    /// first), a page at a time.
+    pub async fn list_deployments(
+        &self,
+        project: &str,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<Deployment>> {
+        let project = ProjectId::new(project)?;
+        let limit = parse_limit(limit)?;
+        let after = cursor.map(parse_deployment_cursor).transpose()?;
+        let items = self.db(self.inner.store.list_deployments(&project, after.as_ref(), limit)).await?;
+        if items.is_empty() && self.db(self.inner.store.get_project(&project)).await?.is_none() {
+            return Err(Error::project_not_found());
+        }
+        let next_cursor = (items.len() == limit as usize).then(|| items.last().map(deployment_cursor)).flatten();
+        Ok(Page { items, next_cursor })
+    }
+
+    /// The processing task's call: `ready` or `failed`. A deployment created
+    /// for production is promoted the moment it is ready.
+    pub async fn set_status(
+        &self,
+        deployment: &str,
+        status: FinalStatus,
+        message: Option<String>,
+    ) -> Result<Changed<Deployment>> {
+        let id = DeploymentId::new(deployment)?;
+        let d = self.db(self.inner.store.get_deployment(&id)).await?.ok_or_else(Error::deployment_not_found)?;
+        // Inside the transaction the deployment is read again under the
+        // project's lock; a deployment deleted meanwhile is not found then.
+        self.change(&d.project_id, move |tx, keys| {
+            Box::pin(lifecycle::set_status(tx, keys, id, status, message))
+        })
+        .await
+    }
+
+    /// Makes a ready deployment production, demoting the current one, in one
+    /// transaction. Promoting the current production again is a no-op.
+    pub async fn promote(&self, project: &str, deployment: &str) -> Result<Changed<Promotion>> {
+        let project = ProjectId::new(project)?;
+        let id = DeploymentId::new(deployment)?;
+        self.change(&project, move |tx, keys| Box::pin(lifecycle::promote(tx, keys, id))).await
+    }
+
+    /// Sets a deployment's environment without demoting anyone: production
+    /// needs a ready deployment and no other production.
+    pub async fn set_environment(
+        &self,
+        project: &str,
+        deployment: &str,
+        environment: Environment,
+    ) -> Result<Changed<Deployment>> {
+        let project = ProjectId::new(project)?;
+        let id = DeploymentId::new(deployment)?;
+        self.change(&project, move |tx, keys| Box::pin(lifecycle::set_environment(tx, keys, id, environment)))
+            .await
+    }
+
+    /// Deletes a deployment (production included); its id is free again.
+    pub async fn delete_deployment(&self, project: &str, deployment: &str) -> Result<Changed<Deployment>> {
+        let project = ProjectId::new(project)?;
+        let id = DeploymentId::new(deployment)?;
+        self.change(&project, move |tx, keys| Box::pin(lifecycle::delete_deployment(tx, keys, id))).await
+    }
+
+    /// Promotes the deployment that was production before the current one.
+    pub async fn rollback(&self, project: &str) -> Result<Changed<Promotion>> {
+        let project = ProjectId::new(project)?;
+        self.change(&project, |tx, keys| Box::pin(lifecycle::rollback(tx, keys))).await
+    }
+
+    /// A project's environment changes, newest first, a page at a time.
+    pub async fn history(&self, project: &str, limit: Option<u32>, cursor: Option<&str>) -> Result<Page<HistoryEntry>> {
+        let project = ProjectId::new(project)?;
+        let limit = parse_limit(limit)?;
+        let before = cursor
+            .map(|c| c.parse::<i64>().map_err(|_| Error::invalid_argument("cursor is not one this library returned")))
+            .transpose()?;
+        let items = self.db(self.inner.store.history(&project, before, limit)).await?;
+        if items.is_empty() && self.db(self.inner.store.get_project(&project)).await?.is_none() {
+            return Err(Error::project_not_found());
+        }
+        let next_cursor = (items.len() == limit as usize).then(|| items.last().map(|e| e.seq.to_string())).flatten();
+        Ok(Page { items, next_cursor })
+    }
+
+    // ----- resolution -----------------------------------------------------
+
+    /// Which deployment a request reaches (see `semantics.md`, Resolution).
+    pub async fn resolve(&self, request: &ResolveRequest) -> Result<Resolution> {
+        let req = request.validate()?;
+        match (&req.deployment, req.requires_deployment) {
+            (Some(d), requires) => self.resolve_explicit(&req.project, d, requires).await,
+            (None, false) => {
+                let source = self.check_project(&req.project).await?;
+                Ok(Resolution { deployment: None, source })
+            }
+            (None, true) => self.resolve_environment(&req.project, req.target).await,
+        }
+    }
+
+    async fn resolve_environment(&self, project: &ProjectId, env: Environment) -> Result<Resolution> {
+        let keys = &self.inner.keys;
+        let wanted = [keys.project_exists(project), keys.pointer(project, env)];
+        let cached = self.cache_read(&wanted).await;
+        if let Some([Some(exists), Some(pointer)]) = cached.as_deref().and_then(|v| <&[_; 2]>::try_from(v).ok())
+            && values::decode_project_exists(exists).is_some()
+            && let Some(d) = values::decode_deployment_id(pointer)
+        {
+            return Ok(Resolution { deployment: Some(d), source: Source::Cache });
+        }
+        let found = self.db(self.inner.store.lookup_environment(project, env)).await?;
+        let info = found.project.ok_or_else(Error::project_not_found)?;
+        if cached.is_some() {
+            let [exists_key, pointer_key] = wanted;
+            let mut entries = vec![exists_entry(exists_key, &info)];
+            if let Some(d) = &found.deployment {
+                entries.push(CacheEntry { key: pointer_key, value: d.to_string(), ttl: keys::POINTER_TTL });
+            }
+            self.cache_fill(&[VersionedFill { version_key: keys.version(project), version: info.version, entries }])
+                .await;
+        }
+        match found.deployment {
+            Some(d) => Ok(Resolution { deployment: Some(d), source: Source::Store }),
+            None => Err(no_deployment(env)),
+        }
+    }
+
+    async fn resolve_explicit(&self, project: &ProjectId, id: &DeploymentId, requires: bool) -> Result<Resolution> {
+        let keys = &self.inner.keys;
+        let wanted = [keys.project_exists(project), keys.ownership(id), keys.info(id)];
+        let cached = self.cache_read(&wanted).await;
+        // Only an answer that succeeds is taken from the cache; every error
+        // is confirmed by the store.
+        if let Some([Some(exists), Some(owner), Some(info)]) =
+            cached.as_deref().and_then(|v| <&[_; 3]>::try_from(v).ok())
+            && values::decode_project_exists(exists).is_some()
+            && values::decode_project_id(owner).as_ref() == Some(project)
+            && let Some(info) = values::decode_info(info)
+            && &info.project_id == project
+            && (!requires || info.status == Status::Ready)
+        {
+            return Ok(Resolution { deployment: Some(id.clone()), source: Source::Cache });
+        }
+        let found = self.db(self.inner.store.lookup_deployment(project, id)).await?;
+        let pinfo = found.project.ok_or_else(Error::project_not_found)?;
+        if cached.is_some() {
+            let [exists_key, owner_key, info_key] = wanted;
+            let mut fills = vec![VersionedFill {
+                version_key: keys.version(project),
+                version: pinfo.version,
+                entries: vec![exists_entry(exists_key, &pinfo)],
+            }];
+            if let Some((d, owner_version)) = &found.deployment {
+                let info = values::DeploymentInfo {
+                    project_id: d.project_id.clone(),
+                    environment: d.environment,
+                    status: d.status,
+                };
+                fills.push(VersionedFill {
+                    version_key: keys.version(&d.project_id),
+                    version: *owner_version,
+                    entries: vec![
+                        CacheEntry { key: owner_key, value: d.project_id.to_string(), ttl: keys::OWNERSHIP_TTL },
+                        CacheEntry { key: info_key, value: values::encode(&info), ttl: keys::INFO_TTL },
+                    ],
+                });
+            }
+            self.cache_fill(&fills).await;
+        }
+        // Another project's deployment is reported exactly like a missing one.
+        let d = match found.deployment {
+            Some((d, _)) if &d.project_id == project => d,
+            _ => return Err(Error::deployment_not_found()),
+        };
+        if requires && d.status != Status::Ready {
+            return Err(Error::not_ready_to_query());
+        }
+        Ok(Resolution { deployment: Some(d.id), source: Source::Store })
+    }
+
+    async fn check_project(&self, project: &ProjectId) -> Result<Source> {
+        let key = self.inner.keys.project_exists(project);
+        let cached = self.cache_read(std::slice::from_ref(&key)).await;
+        if let Some([Some(v)]) = cached.as_deref().and_then(|v| <&[_; 1]>::try_from(v).ok())
+            && values::decode_project_exists(v).is_some()
+        {
+            return Ok(Source::Cache);
+        }
+        let found = self.db(self.inner.store.lookup_environment(project, Environment::Production)).await?;
+        let info = found.project.ok_or_else(Error::project_not_found)?;
+        if cached.is_some() {
+            let fill = VersionedFill {
+                version_key: self.inner.keys.version(project),
+                version: info.version,
+                entries: vec![exists_entry(key, &info)],
+            };
+            self.cache_fill(&[fill]).await;
+        }
+        Ok(Source::Store)
+    }
+
+    // ----- health ---------------------------------------------------------
+
+    /// Asks the store and the cache whether they answer.
+    pub async fn health(&self) -> Health {
+        let store = match self.db(self.inner.store.ping()).await {
+            Ok(()) => ComponentHealth::Ok,
+            Err(e) => ComponentHealth::Unavailable(e.message().to_owned()),
+        };
+        let (cache, breaker) = match &self.inner.cache {
+            None => (ComponentHealth::Disabled, BreakerState::Closed),
+            Some(c) => {
+                let h = match tokio::time::timeout(self.inner.store_timeout, c.inner.ping()).await {
+                    Ok(Ok(())) => ComponentHealth::Ok,
+                    Ok(Err(e)) => ComponentHealth::Unavailable(e.0),
+                    Err(_) => ComponentHealth::Unavailable("no answer in time".into()),
+                };
+                (h, c.breaker.state())
+            }
+        };
+        let pending = self.db(self.inner.store.pending_invalidations(10_000)).await.ok().map(|p| p.len());
+        Health { store, cache, breaker, pending_cache_updates: pending }
+    }
+
+    /// Applies the cache updates recorded in the store that are still
+    /// pending (from this process or any other) and says how many remain.
+    /// The background task does this on its own; this is for callers that
+    /// want it now.
+    pub async fn apply_pending_cache_updates(&self) -> Result<usize> {
+        self.inner.apply_pending().await
+    }
+
+    // ----- plumbing -------------------------------------------------------
+
+    /// Runs a store operation within the store timeout.
+    async fn db<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        self.inner.db(fut).await
+    }
+
+    /// Reads cache keys; none when there is no cache or it failed.
+    async fn cache_read(&self, keys: &[String]) -> Option<Vec<Option<String>>> {
+        let cache = self.inner.cache.as_ref()?;
+        cache.call(cache.inner.get_many(keys)).await.ok().filter(|v| v.len() == keys.len())
+    }
+
+    async fn cache_fill(&self, fills: &[VersionedFill]) {
+        if let Some(cache) = &self.inner.cache {
+            // A failed fill only costs a later miss.
+            let _ = cache.call(cache.inner.fill(fills)).await;
+        }
+    }
+
+    /// Runs one change in a transaction that holds the project: the rule in
+    /// `op`, then a new version and a durable cache update in the same
+    /// transaction, then the cache update itself after commit.
+    async fn change<T, F>(&self, project: &ProjectId, op: F) -> Result<Changed<T>>
+    where
+        T: Send,
+        F: for<'a> FnOnce(
+                &'a mut dyn ProjectTx,
+                &'a CacheKeys,
+            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Effect<T>>> + Send + 'a>>
+            + Send,
+    {
+        let inner = &self.inner;
+        let has_cache = inner.cache.is_some();
+        let (value, pending) = self
+            .db(async {
+                let mut tx = inner.store.begin(project).await?.ok_or_else(Error::project_not_found)?;
+                let Effect { value, stale } = op(tx.as_mut(), &inner.keys).await?;
+                let mut pending = None;
+                if !stale.is_empty() {
+                    let version = tx.bump_version().await?;
+                    if has_cache {
+                        let invalidation = Invalidation { version_key: inner.keys.version(project), version, keys: stale };
+                        let id = tx.enqueue_invalidation(&invalidation).await?;
+                        pending = Some((id, invalidation));
+                    }
+                }
+                tx.commit().await?;
+                Ok((value, pending))
+            })
+            .await?;
+        let cache_pending = match pending {
+            Some((id, invalidation)) => !inner.apply_one(id, invalidation).await,
+            None => false,
+        };
+        Ok(Changed { value, cache_pending })
+    }
+}
+
+impl Inner {
+    async fn db<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::storage_unavailable(&"the handle is closed"));
+        }
+        match tokio::time::timeout(self.store_timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::storage_unavailable(&format!("no answer within {:?}", self.store_timeout))),
+        }
+    }
+
+    /// Applies one change's cache update and removes its durable record;
+    /// false when the cache could not be reached (the record stays).
+    async fn apply_one(&self, id: i64, invalidation: Invalidation) -> bool {
+        let Some(cache) = &self.cache else { return true };
+        if cache.call(cache.inner.invalidate(std::slice::from_ref(&invalidation))).await.is_err() {
+            tracing::warn!(target: "lupa_core::cache", "cache update pending; it will be applied when the cache is back");
+            return false;
+        }
+        if let Err(e) = self.db(self.store.clear_invalidations(&[id])).await {
+            // Applying it again later is harmless.
+            tracing::debug!(target: "lupa_core::cache", error = %e, "could not remove an applied cache update");
+        }
+        true
+    }
+
+    async fn apply_pending(&self) -> Result<usize> {
+        let Some(cache) = &self.cache else { return Ok(0) };
+        loop {
+            let batch = self.db(self.store.pending_invalidations(256)).await?;
+            if batch.is_empty() {
+                return Ok(0);
+            }
+            let invalidations: Vec<Invalidation> = batch.iter().map(|p| p.invalidation.clone()).collect();
+            if cache.call(cache.inner.invalidate(&invalidations)).await.is_err() {
+                return Ok(batch.len());
+            }
+            let ids: Vec<i64> = batch.iter().map(|p| p.id).collect();
+            self.db(self.store.clear_invalidations(&ids)).await?;
+            tracing::info!(target: "lupa_core::cache", count = ids.len(), "applied pending cache updates");
+            if batch.len() < 256 {
+                return Ok(0);
+            }
+        }
+    }
+}
+
+async fn apply_pending_forever(inner: Weak<Inner>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if let Err(e) = inner.apply_pending().await {
+            tracing::debug!(target: "lupa_core::cache", error = %e, "could not look for pending cache updates");
+        }
+    }
+}
+
+fn exists_entry(key: String, info: &crate::store::ProjectInfo) -> CacheEntry {
+    let value = values::encode(&values::ProjectExists { org_id: info.org_id.clone(), name: info.name.clone() });
+    CacheEntry { key, value, ttl: keys::PROJECT_EXISTS_TTL }
+}
+
+fn no_deployment(env: Environment) -> Error {
+    use crate::error::ErrorCode;
+    match env {
+        Environment::Production => Error::new(
+            ErrorCode::NoProductionDeployment,
+            "No production deployment found. Please specify Deployment-Id header.",
+        ),
+        Environment::Staging => Error::new(
+            ErrorCode::NoStagingDeployment,
+            "No staging deployment found. Please specify Deployment-Id header.",
+        ),
+    }
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    let url = config.store.as_str();
+    let store: Arc<dyn Store> = if url == "memory://" || url == "memory:" {
+        Arc::new(MemoryStore::new())
+    } else if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::open(url, config).await?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(PostgresStore::open(url, config).await?)
+    } else {
+        return Err(Error::invalid_argument(format!(
+            "store URL {} is not postgres://, sqlite: or memory://",
+            shown_scheme(url)
+        )));
+    };
+    Ok(store)
+}
+
+fn open_cache(config: &Config) -> Result<Option<Arc<dyn Cache>>> {
+    let url = config.cache.as_str();
+    match url {
+        "none" | "" => Ok(None),
+        "memory://" | "memory:" => Ok(Some(Arc::new(MemoryCache::new()))),
+        _ if url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://") => {
+            let cache = RedisCache::new(url, config.cache_timeout)
+                .map_err(|e| Error::invalid_argument(format!("cache URL {}: {}", redact_url(url), e.0)))?;
+            Ok(Some(Arc::new(cache)))
+        }
+        _ => Err(Error::invalid_argument(format!(
+            "cache URL {} is not redis://, rediss://, memory:// or none",
+            shown_scheme(url)
+        ))),
+    }
+}
+
+/// The scheme of a URL, for messages: never the rest, which may hold a
+/// password.
+fn shown_scheme(url: &str) -> String {
+    match url.split_once(':') {
+        Some((scheme, _)) if scheme.len() <= 20 && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+') => {
+            format!("\"{scheme}:…\"")
+        }
+        _ => "(unrecognised)".into(),
+    }
+}
