@@ -49,10 +49,10 @@ pub use cache::guard::BreakerState;
 pub use config::Config;
 pub use error::{Error, ErrorCode, Result};
 pub use ids::{DeploymentId, MAX_ID_LEN, OrgId, ProjectId, SnapshotId};
-pub use lupa::{ComponentHealth, CreateDeployment, Health, Lupa, MAX_PAGE, NewProject, Options};
+pub use lupa::{CacheProbe, ComponentHealth, CreateDeployment, Health, Lupa, MAX_PAGE, NewProject, Options};
 pub use model::{
     Changed, Deployment, DeploymentSummary, Environment, FinalStatus, HistoryEntry, Page, Project, Promotion,
     Status, Timestamp, format_timestamp, parse_timestamp,
 };
 pub use redact::{redact_text, redact_url};
-pub use resolve::{Caller, Resolution, ResolveRequest, Source};
+pub use resolve::{Caller, Resolution, ResolveRequest, Source, project_from_host};

@@ -83,6 +83,41 @@ pub struct Health {
     pub pending_cache_updates: Option<usize>,
 }
 
+/// Direct reads and writes of the shared cache by seed key name; see
+/// [`Lupa::cache_probe`].
+#[derive(Clone)]
+pub struct CacheProbe {
+    cache: Arc<dyn Cache>,
+    keys: CacheKeys,
+}
+
+fn probe_error(e: crate::cache::CacheError) -> Error {
+    Error::new(crate::error::ErrorCode::StorageUnavailable, format!("cache unavailable: {}", e.0))
+}
+
+impl CacheProbe {
+    /// The value of `key` (a seed name such as `project:p1:exists`).
+    pub async fn get(&self, key: &str) -> Result<Option<String>> {
+        let full = self.keys.raw(key);
+        Ok(self.cache.get_many(std::slice::from_ref(&full)).await.map_err(probe_error)?.pop().flatten())
+    }
+
+    /// The remaining time to live of `key`; none when absent.
+    pub async fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        self.cache.ttl(&self.keys.raw(key)).await.map_err(probe_error)
+    }
+
+    /// Writes `key` unconditionally.
+    pub async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<()> {
+        self.cache.set(&self.keys.raw(key), value, ttl).await.map_err(probe_error)
+    }
+
+    /// Deletes every library key behind this handle's prefix.
+    pub async fn clear(&self) -> Result<()> {
+        self.cache.clear(self.keys.prefix()).await.map_err(probe_error)
+    }
+}
+
 struct Inner {
     store: Arc<dyn Store>,
     cache: Option<GuardedCache>,
@@ -222,6 +257,14 @@ impl Lupa {
     /// for tests and tooling (none when no cache is configured).
     pub fn cache_backend(&self) -> Option<Arc<dyn Cache>> {
         self.inner.cache.as_ref().map(|c| c.inner.clone())
+    }
+
+    /// The shared cache as the seed names its keys (without this handle's
+    /// prefix), bypassing the breaker: the test hook every binding's
+    /// conformance runner uses for `cache_*` steps. None without a cache.
+    pub fn cache_probe(&self) -> Option<CacheProbe> {
+        let cache = self.cache_backend()?;
+        Some(CacheProbe { cache, keys: self.inner.keys.clone() })
     }
 
     // ----- projects -------------------------------------------------------

@@ -158,6 +158,32 @@ pub struct Resolution {
     pub source: Source,
 }
 
+/// The project a request is for, from its `Host` header under `root_domain`
+/// (the seed's subdomain routing: `abc1234567.lupa.build` with root
+/// `lupa.build`, or `abc1234567.localhost:3000` with root `localhost`). A
+/// port is ignored; the root domain matches in any case.
+pub fn project_from_host(host: &str, root_domain: &str) -> Result<ProjectId> {
+    let no_subdomain = || Error::invalid_argument("the Host header has no project subdomain");
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let root = root_domain.trim_start_matches('.');
+    if root.is_empty() || host.len() <= root.len() + 1 {
+        return Err(no_subdomain());
+    }
+    let (label, suffix) = host.split_at(host.len() - root.len());
+    if !suffix.eq_ignore_ascii_case(root) {
+        return Err(no_subdomain());
+    }
+    let label = label.strip_suffix('.').ok_or_else(no_subdomain)?;
+    if label.contains('.') {
+        return Err(no_subdomain());
+    }
+    ProjectId::new(label)
+}
+
 impl Error {
     /// The JSON body an HTTP server answers with: `{"error": {"code", "message"}}`.
     pub fn http_body(&self) -> String {
@@ -195,6 +221,26 @@ mod tests {
             assert_eq!(e.code(), ErrorCode::InvalidArgument);
         }
         assert!(!format!("{:?}", Caller::ApiKey("lupa_sk_live_SECRET".into())).contains("SECRET"));
+    }
+
+    #[test]
+    fn subdomains() {
+        let p = |h: &str, r: &str| project_from_host(h, r).map(|p| p.to_string()).map_err(|e| e.code());
+        assert_eq!(p("abc1234567.lupa.build", "lupa.build"), Ok("abc1234567".into()));
+        assert_eq!(p("abc1234567.LUPA.build:443", "lupa.build"), Ok("abc1234567".into()));
+        assert_eq!(p("abc1234567.localhost:3000", "localhost"), Ok("abc1234567".into()));
+        assert_eq!(p("abc1234567.lupa.build.", "lupa.build"), Ok("abc1234567".into()));
+        for (h, r) in [
+            ("lupa.build", "lupa.build"),
+            ("a.b.lupa.build", "lupa.build"),
+            ("abc.other.build", "lupa.build"),
+            ("abclupa.build", "lupa.build"),
+            ("localhost:3000", "localhost"),
+            ("bad id.lupa.build", "lupa.build"),
+            ("x.lupa.build", ""),
+        ] {
+            assert_eq!(p(h, r), Err(ErrorCode::InvalidArgument), "{h} under {r}");
+        }
     }
 
     #[test]
