@@ -180,6 +180,11 @@ pub struct PrivateRedis {
 impl PrivateRedis {
     pub fn start() -> PrivateRedis {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        PrivateRedis::start_on(port)
+    }
+
+    /// A new server on a given port (one that a stopped server left free).
+    pub fn start_on(port: u16) -> PrivateRedis {
         let dir = std::env::temp_dir().join(unique("lupa_redis"));
         std::fs::create_dir_all(&dir).unwrap();
         let child = std::process::Command::new("redis-server")
