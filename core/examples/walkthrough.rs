@@ -4,9 +4,7 @@
 //!
 //! Run: `cargo run -p lupa-core --example walkthrough`
 
-use lupa_core::{
-    Caller, Config, CreateDeployment, Environment, FinalStatus, Lupa, NewProject, ResolveRequest,
-};
+use lupa_core::{Caller, Config, CreateDeployment, Environment, FinalStatus, Lupa, NewProject, ResolveRequest};
 
 const PROJECT: &str = "abc1234567";
 
@@ -26,7 +24,12 @@ async fn show_all(lupa: &Lupa) {
     let test = Caller::ApiKey("lupa_pk_test_Aa9Bb8Cc7Dd6Ee5Ff4Gg3Hh2Ii1Jj".into());
     show_resolution(lupa, "live key", ResolveRequest::new(PROJECT, live.clone())).await;
     show_resolution(lupa, "test key", ResolveRequest::new(PROJECT, test)).await;
-    show_resolution(lupa, "live key + Deployment-Id stg9876543", ResolveRequest::new(PROJECT, live).deployment_id("stg9876543")).await;
+    show_resolution(
+        lupa,
+        "live key + Deployment-Id stg9876543",
+        ResolveRequest::new(PROJECT, live).deployment_id("stg9876543"),
+    )
+    .await;
 }
 
 async fn deploy(lupa: &Lupa, id: &str, minute: u32) -> lupa_core::Result<()> {
@@ -70,7 +73,11 @@ async fn main() -> lupa_core::Result<()> {
 
     println!("\n6. Promote stg9876543: the old production is demoted to staging atomically");
     let p = lupa.promote(PROJECT, "stg9876543").await?;
-    println!("    promoted {}, demoted {}", p.deployment.id, p.demoted.as_ref().map_or("nothing".into(), |d| d.to_string()));
+    println!(
+        "    promoted {}, demoted {}",
+        p.deployment.id,
+        p.demoted.as_ref().map_or("nothing".into(), |d| d.to_string())
+    );
     show_all(&lupa).await;
 
     println!("\n7. A processing deployment cannot be promoted");

@@ -155,8 +155,15 @@ mod tests {
         assert_eq!(info(&format!("lupa_pk_{}", "A".repeat(40))), None, "legacy keys are secret only");
         assert_eq!(info(&format!("lupa_sk_{}", "A".repeat(31))), None);
         for bad in [
-            "", "lupa_sk_live_", "LUPA_sk_live_abc", "lupa_SK_live_abc", "lupa_sk_Live_abc",
-            " lupa_sk_live_abc", "lupa_sk_live_abc\n", "lupa_sk_live_ab c", "lupa_sk_live_ab\0c",
+            "",
+            "lupa_sk_live_",
+            "LUPA_sk_live_abc",
+            "lupa_SK_live_abc",
+            "lupa_sk_Live_abc",
+            " lupa_sk_live_abc",
+            "lupa_sk_live_abc\n",
+            "lupa_sk_live_ab c",
+            "lupa_sk_live_ab\0c",
             "lupa_sk_live_abé",
         ] {
             assert_eq!(parse_api_key(bad).unwrap_err().code(), ErrorCode::InvalidApiKey, "{bad:?}");

@@ -93,9 +93,7 @@ pub(crate) fn validate_schema(schema: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::invalid_argument(
-            "schema must be 1 to 63 characters of a-z, 0-9 and '_', not starting with a digit",
-        ))
+        Err(Error::invalid_argument("schema must be 1 to 63 characters of a-z, 0-9 and '_', not starting with a digit"))
     }
 }
 

@@ -83,7 +83,10 @@ pub fn load_file(path: &Path) -> Result<VectorFile, String> {
         .ok_or_else(|| format!("{}: no \"scenarios\" list", path.display()))?;
     let mut out = Vec::new();
     for s in scenarios {
-        let name = s.get("name").and_then(Value::as_str).ok_or_else(|| format!("{}: a scenario has no name", path.display()))?;
+        let name = s
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{}: a scenario has no name", path.display()))?;
         let requires = match s.get("requires") {
             None => Vec::new(),
             Some(r) => r
@@ -216,9 +219,11 @@ impl Report {
 pub async fn run(files: &[VectorFile], backend: &dyn ScenarioBackend) -> Report {
     let mut report = Report { label: backend.label(), ..Report::default() };
     for file in files {
-        let file_name = file.path.file_name().map_or_else(|| file.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let file_name =
+            file.path.file_name().map_or_else(|| file.path.display().to_string(), |n| n.to_string_lossy().into_owned());
         for scenario in &file.scenarios {
-            let fail = |step, message| Failure { file: file_name.clone(), scenario: scenario.name.clone(), step, message };
+            let fail =
+                |step, message| Failure { file: file_name.clone(), scenario: scenario.name.clone(), step, message };
             if let Some(unknown) = scenario.requires.iter().find(|r| r.as_str() != "cache") {
                 report.failures.push(fail(None, format!("unknown requirement {unknown:?}")));
                 continue;
@@ -330,7 +335,8 @@ async fn run_step(lupa: &Lupa, step: &Value) -> Result<(), String> {
             args.finish()?;
             let r = async {
                 let environment = environment.as_deref().map(str::parse).transpose()?.unwrap_or(Environment::Staging);
-                lupa.create_deployment(CreateDeployment { project, id: Some(id), snapshot, environment, created_at }).await
+                lupa.create_deployment(CreateDeployment { project, id: Some(id), snapshot, environment, created_at })
+                    .await
             }
             .await;
             (r.map(|d| json!({ "environment": d.environment, "status": d.status })), &["environment", "status"])

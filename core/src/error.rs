@@ -162,24 +162,15 @@ impl Error {
     }
 
     pub(crate) fn deployment_not_found() -> Error {
-        Error::new(
-            ErrorCode::DeploymentNotFound,
-            "Deployment not found or does not belong to this project",
-        )
+        Error::new(ErrorCode::DeploymentNotFound, "Deployment not found or does not belong to this project")
     }
 
     pub(crate) fn deployment_not_in_project() -> Error {
-        Error::new(
-            ErrorCode::DeploymentNotInProject,
-            "Deployment does not belong to this project",
-        )
+        Error::new(ErrorCode::DeploymentNotInProject, "Deployment does not belong to this project")
     }
 
     pub(crate) fn not_ready_to_promote() -> Error {
-        Error::new(
-            ErrorCode::DeploymentNotReady,
-            "Deployment must be ready to promote to production",
-        )
+        Error::new(ErrorCode::DeploymentNotReady, "Deployment must be ready to promote to production")
     }
 
     pub(crate) fn not_ready_to_query() -> Error {
@@ -195,10 +186,7 @@ impl Error {
     }
 
     pub(crate) fn no_rollback_target() -> Error {
-        Error::new(
-            ErrorCode::NoRollbackTarget,
-            "No previous production deployment to roll back to",
-        )
+        Error::new(ErrorCode::NoRollbackTarget, "No previous production deployment to roll back to")
     }
 
     /// The store failed or did not answer in time. `detail` goes to the log

@@ -16,14 +16,10 @@ pub(crate) fn validate_id(what: &str, value: &str) -> Result<()> {
         return Err(Error::invalid_argument(format!("{what} must not be empty")));
     }
     if value.len() > MAX_ID_LEN {
-        return Err(Error::invalid_argument(format!(
-            "{what} is longer than {MAX_ID_LEN} characters"
-        )));
+        return Err(Error::invalid_argument(format!("{what} is longer than {MAX_ID_LEN} characters")));
     }
     if !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(Error::invalid_argument(format!(
-            "{what} may only contain A-Z, a-z, 0-9, '_' and '-'"
-        )));
+        return Err(Error::invalid_argument(format!("{what} may only contain A-Z, a-z, 0-9, '_' and '-'")));
     }
     Ok(())
 }

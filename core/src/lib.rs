@@ -51,8 +51,8 @@ pub use error::{Error, ErrorCode, Result};
 pub use ids::{DeploymentId, MAX_ID_LEN, OrgId, ProjectId, SnapshotId};
 pub use lupa::{CacheProbe, ComponentHealth, CreateDeployment, Health, Lupa, MAX_PAGE, NewProject, Options};
 pub use model::{
-    Changed, Deployment, DeploymentSummary, Environment, FinalStatus, HistoryEntry, Page, Project, Promotion,
-    Status, Timestamp, format_timestamp, parse_timestamp,
+    Changed, Deployment, DeploymentSummary, Environment, FinalStatus, HistoryEntry, Page, Project, Promotion, Status,
+    Timestamp, format_timestamp, parse_timestamp,
 };
 pub use redact::{redact_text, redact_url};
 pub use resolve::{Caller, Resolution, ResolveRequest, Source, project_from_host};

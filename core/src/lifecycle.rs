@@ -9,9 +9,7 @@
 use crate::cache::keys::CacheKeys;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{DeploymentId, SnapshotId};
-use crate::model::{
-    Deployment, Environment, FinalStatus, Promotion, Status, Timestamp, now,
-};
+use crate::model::{Deployment, Environment, FinalStatus, Promotion, Status, Timestamp, now};
 use crate::store::ProjectTx;
 
 /// A change's result and the cache entries it made stale (none: nothing a
@@ -105,11 +103,7 @@ async fn promote_within(
     Ok(Effect { value: (target, promotion), stale })
 }
 
-pub(crate) async fn promote(
-    tx: &mut dyn ProjectTx,
-    keys: &CacheKeys,
-    id: DeploymentId,
-) -> Result<Effect<Promotion>> {
+pub(crate) async fn promote(tx: &mut dyn ProjectTx, keys: &CacheKeys, id: DeploymentId) -> Result<Effect<Promotion>> {
     let d = owned(tx, &id).await?;
     if d.status != Status::Ready {
         return Err(Error::not_ready_to_promote());
@@ -149,10 +143,9 @@ pub(crate) async fn set_status(
             Ok(Effect { value: d, stale })
         }
         (from, to) if from == to => Ok(Effect::unchanged(d)),
-        (from, to) => Err(Error::new(
-            ErrorCode::InvalidStatusTransition,
-            format!("Cannot change status from {from} to {to}"),
-        )),
+        (from, to) => {
+            Err(Error::new(ErrorCode::InvalidStatusTransition, format!("Cannot change status from {from} to {to}")))
+        }
     }
 }
 

@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::ids::{DeploymentId, OrgId, ProjectId, SnapshotId};
 use crate::lifecycle::{self, Effect, NewDeployment};
 use crate::model::{
-    Changed, Deployment, Environment, FinalStatus, HistoryEntry, Page, Project, Promotion, Status,
-    now, parse_timestamp, validate_project_name,
+    Changed, Deployment, Environment, FinalStatus, HistoryEntry, Page, Project, Promotion, Status, now,
+    parse_timestamp, validate_project_name,
 };
 use crate::redact::redact_url;
 use crate::resolve::{Resolution, ResolveRequest, Source};
@@ -214,9 +214,8 @@ impl Lupa {
 
     /// A handle over backends of the caller's own (see [`Store`] and [`Cache`]).
     pub fn with_backends(store: Arc<dyn Store>, cache: Option<Arc<dyn Cache>>, options: Options) -> Lupa {
-        let cache = cache.map(|c| {
-            GuardedCache::new(c, options.cache_timeout, options.breaker_threshold, options.breaker_cooldown)
-        });
+        let cache = cache
+            .map(|c| GuardedCache::new(c, options.cache_timeout, options.breaker_threshold, options.breaker_cooldown));
         let has_cache = cache.is_some();
         let lupa = Lupa {
             inner: Arc::new(Inner {
@@ -359,10 +358,7 @@ impl Lupa {
         let d = self.db(self.inner.store.get_deployment(&id)).await?.ok_or_else(Error::deployment_not_found)?;
         // Inside the transaction the deployment is read again under the
         // project's lock; a deployment deleted meanwhile is not found then.
-        self.change(&d.project_id, move |tx, keys| {
-            Box::pin(lifecycle::set_status(tx, keys, id, status, message))
-        })
-        .await
+        self.change(&d.project_id, move |tx, keys| Box::pin(lifecycle::set_status(tx, keys, id, status, message))).await
     }
 
     /// Makes a ready deployment production, demoting the current one, in one
@@ -383,8 +379,7 @@ impl Lupa {
     ) -> Result<Changed<Deployment>> {
         let project = ProjectId::new(project)?;
         let id = DeploymentId::new(deployment)?;
-        self.change(&project, move |tx, keys| Box::pin(lifecycle::set_environment(tx, keys, id, environment)))
-            .await
+        self.change(&project, move |tx, keys| Box::pin(lifecycle::set_environment(tx, keys, id, environment))).await
     }
 
     /// Deletes a deployment (production included); its id is free again.
@@ -591,7 +586,8 @@ impl Lupa {
         F: for<'a> FnOnce(
                 &'a mut dyn ProjectTx,
                 &'a CacheKeys,
-            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Effect<T>>> + Send + 'a>>
+            )
+                -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Effect<T>>> + Send + 'a>>
             + Send,
     {
         let inner = &self.inner;
@@ -604,7 +600,8 @@ impl Lupa {
                 if !stale.is_empty() {
                     let version = tx.bump_version().await?;
                     if has_cache {
-                        let invalidation = Invalidation { version_key: inner.keys.version(project), version, keys: stale };
+                        let invalidation =
+                            Invalidation { version_key: inner.keys.version(project), version, keys: stale };
                         let id = tx.enqueue_invalidation(&invalidation).await?;
                         pending = Some((id, invalidation));
                     }

@@ -98,9 +98,7 @@ impl FromStr for Status {
             "processing" => Ok(Status::Processing),
             "ready" => Ok(Status::Ready),
             "failed" => Ok(Status::Failed),
-            _ => Err(Error::invalid_argument(
-                "status must be \"processing\", \"ready\" or \"failed\"",
-            )),
+            _ => Err(Error::invalid_argument("status must be \"processing\", \"ready\" or \"failed\"")),
         }
     }
 }
@@ -137,9 +135,9 @@ impl FromStr for FinalStatus {
         match s {
             "ready" => Ok(FinalStatus::Ready),
             "failed" => Ok(FinalStatus::Failed),
-            "processing" => Err(Error::invalid_argument(
-                "status \"processing\" cannot be set; only \"ready\" or \"failed\"",
-            )),
+            "processing" => {
+                Err(Error::invalid_argument("status \"processing\" cannot be set; only \"ready\" or \"failed\""))
+            }
             _ => Err(Error::invalid_argument("status must be \"ready\" or \"failed\"")),
         }
     }
@@ -195,11 +193,7 @@ pub struct Deployment {
 impl Deployment {
     /// The short form promote and rollback answer with.
     pub fn summary(&self) -> DeploymentSummary {
-        DeploymentSummary {
-            id: self.id.clone(),
-            environment: self.environment,
-            status: self.status,
-        }
+        DeploymentSummary { id: self.id.clone(), environment: self.environment, status: self.status }
     }
 }
 

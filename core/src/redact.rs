@@ -19,9 +19,7 @@ fn redact_url_passwords(text: &str) -> String {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
         // The authority ends at the first '/', '?', '#' or whitespace.
-        let end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
-            .unwrap_or(tail.len());
+        let end = tail.find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace()).unwrap_or(tail.len());
         let authority = &tail[..end];
         match authority.rfind('@') {
             Some(at) => {
@@ -65,9 +63,7 @@ fn redact_api_keys(text: &str) -> String {
         let Some(pos) = found else { break };
         let (head, tail) = rest.split_at(pos + "lupa_sk_".len());
         out.push_str(head);
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .unwrap_or(tail.len());
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).unwrap_or(tail.len());
         let secret = &tail[..end];
         let shown = ["live_", "test_"].into_iter().find(|e| secret.starts_with(e)).unwrap_or("");
         out.push_str(shown);

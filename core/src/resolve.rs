@@ -48,12 +48,12 @@ impl Caller {
             (Some(env), None, false) => Ok(Caller::KeyEnvironment(env.parse()?)),
             (None, Some(key), false) => Ok(Caller::ApiKey(key.to_owned())),
             (None, None, true) => Ok(Caller::Internal(target_environment.map(str::parse).transpose()?)),
-            (None, None, false) => Err(Error::invalid_argument(
-                "a caller is required: an API key environment, an API key, or internal",
-            )),
-            _ => Err(Error::invalid_argument(
-                "give exactly one caller: an API key environment, an API key, or internal",
-            )),
+            (None, None, false) => {
+                Err(Error::invalid_argument("a caller is required: an API key environment, an API key, or internal"))
+            }
+            _ => {
+                Err(Error::invalid_argument("give exactly one caller: an API key environment, an API key, or internal"))
+            }
         }
     }
 
@@ -208,8 +208,14 @@ mod tests {
 
     #[test]
     fn callers_from_parts() {
-        assert_eq!(Caller::from_parts(Some("live"), None, false, None).unwrap(), Caller::KeyEnvironment(KeyEnvironment::Live));
-        assert_eq!(Caller::from_parts(None, None, true, Some("staging")).unwrap(), Caller::Internal(Some(Environment::Staging)));
+        assert_eq!(
+            Caller::from_parts(Some("live"), None, false, None).unwrap(),
+            Caller::KeyEnvironment(KeyEnvironment::Live)
+        );
+        assert_eq!(
+            Caller::from_parts(None, None, true, Some("staging")).unwrap(),
+            Caller::Internal(Some(Environment::Staging))
+        );
         for (env, key, internal, target) in [
             (None, None, false, None),
             (Some("prod"), None, false, None),

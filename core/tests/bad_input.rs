@@ -39,8 +39,18 @@ async fn every_operation_rejects(lupa: &Lupa) {
     for bad in bad_ids() {
         let b = bad.as_str();
         let inv = ErrorCode::InvalidArgument;
-        check("create_project id", b, lupa.create_project(NewProject { id: Some(bad.clone()), org_id: "o".into(), name: "n".into() }).await, inv);
-        check("create_project org", b, lupa.create_project(NewProject { id: Some("p".into()), org_id: bad.clone(), name: "n".into() }).await, inv);
+        check(
+            "create_project id",
+            b,
+            lupa.create_project(NewProject { id: Some(bad.clone()), org_id: "o".into(), name: "n".into() }).await,
+            inv,
+        );
+        check(
+            "create_project org",
+            b,
+            lupa.create_project(NewProject { id: Some("p".into()), org_id: bad.clone(), name: "n".into() }).await,
+            inv,
+        );
         check("get_project", b, lupa.get_project(b).await, inv);
         check("delete_project", b, lupa.delete_project(b).await, inv);
         check("list_deployments", b, lupa.list_deployments(b, None, None).await, inv);
@@ -76,8 +86,18 @@ async fn every_operation_rejects(lupa: &Lupa) {
         check("parse_api_key", b, lupa_core::parse_api_key(b), ErrorCode::InvalidApiKey);
     }
     let huge_name = "n".repeat(1 << 20);
-    check("project name", &huge_name, lupa.create_project(NewProject { id: Some("p".into()), org_id: "o".into(), name: huge_name.clone() }).await, ErrorCode::InvalidArgument);
-    check("empty name", "", lupa.create_project(NewProject { id: Some("p".into()), org_id: "o".into(), name: String::new() }).await, ErrorCode::InvalidArgument);
+    check(
+        "project name",
+        &huge_name,
+        lupa.create_project(NewProject { id: Some("p".into()), org_id: "o".into(), name: huge_name.clone() }).await,
+        ErrorCode::InvalidArgument,
+    );
+    check(
+        "empty name",
+        "",
+        lupa.create_project(NewProject { id: Some("p".into()), org_id: "o".into(), name: String::new() }).await,
+        ErrorCode::InvalidArgument,
+    );
     let r = lupa
         .create_deployment(CreateDeployment {
             project: "p".into(),
@@ -93,7 +113,13 @@ async fn every_operation_rejects(lupa: &Lupa) {
     }
     check("limit", "0", lupa.list_projects(Some(0), None).await, ErrorCode::InvalidArgument);
     check("limit", "huge", lupa.list_projects(Some(1_000_000), None).await, ErrorCode::InvalidArgument);
-    for key in ["", "Bearer lupa_sk_live_x", "lupa_sk_live_x\n", "lupa_sk_live_\0", &format!("lupa_sk_live_{}", "a".repeat(1 << 20))] {
+    for key in [
+        "",
+        "Bearer lupa_sk_live_x",
+        "lupa_sk_live_x\n",
+        "lupa_sk_live_\0",
+        &format!("lupa_sk_live_{}", "a".repeat(1 << 20)),
+    ] {
         check("key", key, lupa_core::parse_api_key(key), ErrorCode::InvalidApiKey);
     }
     assert_eq!("prod".parse::<Environment>().unwrap_err().code(), ErrorCode::InvalidArgument);

@@ -19,9 +19,7 @@ use async_trait::async_trait;
 use lupa_core::cache::Cache;
 use lupa_core::cache::redis::RedisCache;
 use lupa_core::store::postgres::PostgresStore;
-use lupa_core::store::{
-    DeploymentLookup, EnvironmentLookup, ListCursor, PendingInvalidation, ProjectTx, Store,
-};
+use lupa_core::store::{DeploymentLookup, EnvironmentLookup, ListCursor, PendingInvalidation, ProjectTx, Store};
 use lupa_core::{
     BreakerState, Caller, Config, CreateDeployment, DeploymentId, Environment, FinalStatus, HistoryEntry,
     KeyEnvironment, Lupa, NewProject, Options, Project, ProjectId, ResolveRequest, Source,

@@ -126,7 +126,7 @@ const BAD_PRODUCTION_SQL: &str = "SELECT \
 
 impl Checker {
     async fn violations(&self) -> (i64, i64) {
-        let row = match self {
+        match self {
             Checker::Postgres(p) => {
                 let r = sqlx::query(BAD_PRODUCTION_SQL).fetch_one(p).await.unwrap();
                 (r.get::<i64, _>(0), r.get::<i64, _>(1))
@@ -135,14 +135,17 @@ impl Checker {
                 let r = sqlx::query(BAD_PRODUCTION_SQL).fetch_one(p).await.unwrap();
                 (r.get::<i64, _>(0), r.get::<i64, _>(1))
             }
-        };
-        row
+        }
     }
 
     async fn exec(&self, sql: &str) -> Result<u64, sqlx::Error> {
         match self {
-            Checker::Postgres(p) => sqlx::query(AssertSqlSafe(sql.to_string())).execute(p).await.map(|r| r.rows_affected()),
-            Checker::Sqlite(p) => sqlx::query(AssertSqlSafe(sql.to_string())).execute(p).await.map(|r| r.rows_affected()),
+            Checker::Postgres(p) => {
+                sqlx::query(AssertSqlSafe(sql.to_string())).execute(p).await.map(|r| r.rows_affected())
+            }
+            Checker::Sqlite(p) => {
+                sqlx::query(AssertSqlSafe(sql.to_string())).execute(p).await.map(|r| r.rows_affected())
+            }
         }
     }
 }
@@ -271,7 +274,9 @@ async fn check_history(lupa: &Lupa) -> usize {
 
 async fn raw_updates_are_refused(lupa: &Lupa, checker: &Checker) {
     let project = "cc_raw";
-    lupa.create_project(NewProject { id: Some(project.into()), org_id: "org".into(), name: "raw".into() }).await.unwrap();
+    lupa.create_project(NewProject { id: Some(project.into()), org_id: "org".into(), name: "raw".into() })
+        .await
+        .unwrap();
     for id in ["raw_a", "raw_b", "raw_c"] {
         lupa.create_deployment(CreateDeployment {
             project: project.into(),
@@ -314,9 +319,8 @@ async fn run_tasks(target: Target, label: &str) {
     let done = Arc::new(AtomicBool::new(false));
     let check_task = spawn_checker(checker.clone(), done.clone());
     let stats = Arc::new(Stats::default());
-    let writers: Vec<_> = (0..8)
-        .map(|i| tokio::spawn(writer(lupa.clone(), 1000 + i, 160, format!("t{i}"), stats.clone())))
-        .collect();
+    let writers: Vec<_> =
+        (0..8).map(|i| tokio::spawn(writer(lupa.clone(), 1000 + i, 160, format!("t{i}"), stats.clone()))).collect();
     for w in writers {
         w.await.expect("a writer panicked");
     }

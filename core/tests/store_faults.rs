@@ -6,7 +6,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use lupa_core::{Caller, Config, CreateDeployment, Environment, ErrorCode, FinalStatus, KeyEnvironment, Lupa, NewProject, ResolveRequest};
+use lupa_core::{
+    Caller, Config, CreateDeployment, Environment, ErrorCode, FinalStatus, KeyEnvironment, Lupa, NewProject,
+    ResolveRequest,
+};
 use support::proxy::{Mode, Proxy};
 
 const STORE_TIMEOUT: Duration = Duration::from_millis(800);

@@ -64,10 +64,7 @@ impl CacheKeys {
 
     /// Both environment pointers of a project.
     pub fn pointers(&self, project: &ProjectId) -> [String; 2] {
-        [
-            self.pointer(project, Environment::Production),
-            self.pointer(project, Environment::Staging),
-        ]
+        [self.pointer(project, Environment::Production), self.pointer(project, Environment::Staging)]
     }
 }
 

@@ -86,9 +86,7 @@ impl Cache for MemoryCache {
     }
 
     async fn ttl(&self, key: &str) -> Result<Option<Duration>, CacheError> {
-        Ok(self.with(|map| {
-            map.get(key).and_then(|(_, exp)| exp.checked_duration_since(Instant::now()))
-        }))
+        Ok(self.with(|map| map.get(key).and_then(|(_, exp)| exp.checked_duration_since(Instant::now()))))
     }
 
     async fn clear(&self, prefix: &str) -> Result<(), CacheError> {

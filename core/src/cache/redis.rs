@@ -90,9 +90,8 @@ impl RedisCache {
     /// connecting and every reply are bounded by `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<RedisCache, CacheError> {
         let client = Client::open(url).map_err(cache_error)?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout));
+        let config =
+            AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(Some(timeout));
         Ok(RedisCache {
             client,
             config,
@@ -116,11 +115,7 @@ impl RedisCache {
         if let Some(c) = self.cached() {
             return Ok(c);
         }
-        let c = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await
-            .map_err(cache_error)?;
+        let c = self.client.get_multiplexed_async_connection_with_config(&self.config).await.map_err(cache_error)?;
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
         Ok(c)
     }
@@ -162,9 +157,8 @@ impl Cache for RedisCache {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let raw: Vec<Option<Vec<u8>>> = self
-            .run(|mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await })
-            .await?;
+        let raw: Vec<Option<Vec<u8>>> =
+            self.run(|mut c| async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await }).await?;
         // A value that is not UTF-8 is treated as absent, like any corrupt value.
         Ok(raw.into_iter().map(|v| v.and_then(|b| String::from_utf8(b).ok())).collect())
     }
@@ -227,7 +221,14 @@ impl Cache for RedisCache {
                 let p = pattern.clone();
                 let (next, keys): (u64, Vec<String>) = self
                     .run(|mut c| async move {
-                        redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(p).arg("COUNT").arg(1000).query_async(&mut c).await
+                        redis::cmd("SCAN")
+                            .arg(cursor)
+                            .arg("MATCH")
+                            .arg(p)
+                            .arg("COUNT")
+                            .arg(1000)
+                            .query_async(&mut c)
+                            .await
                     })
                     .await?;
                 if !keys.is_empty() {

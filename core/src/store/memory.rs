@@ -12,9 +12,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::{
-    DeploymentLookup, EnvironmentLookup, ListCursor, PendingInvalidation, ProjectInfo, ProjectTx, Store,
-};
+use super::{DeploymentLookup, EnvironmentLookup, ListCursor, PendingInvalidation, ProjectInfo, ProjectTx, Store};
 use crate::cache::Invalidation;
 use crate::error::{Error, Result};
 use crate::ids::{DeploymentId, ProjectId};
@@ -316,9 +314,11 @@ impl ProjectTx for MemoryTx {
             if deployment.status != Status::Ready {
                 return Err(Error::internal(&"a production deployment must be ready"));
             }
-            if let Some(other) = self.project_deployments()?.into_iter().find(|d| {
-                d.environment == Environment::Production && d.id != deployment.id
-            }) {
+            if let Some(other) = self
+                .project_deployments()?
+                .into_iter()
+                .find(|d| d.environment == Environment::Production && d.id != deployment.id)
+            {
                 return Err(Error::internal(&format!("{} is production already", other.id)));
             }
         }

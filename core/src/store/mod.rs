@@ -2,7 +2,7 @@
 //!
 //! A store keeps rows and transactions; it knows no rules. Every rule
 //! (checks and their order, promotion, rollback, promote-when-ready) lives
-//! once in [`crate::lifecycle`], written against [`ProjectTx`], so a third
+//! once in the library's lifecycle module, written against [`ProjectTx`], so a third
 //! party implements plain reads and writes and gets the exact semantics.
 //!
 //! A store must:

@@ -10,9 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 
 use super::sql::{self, DeploymentRow, map_err, map_unique};
-use super::{
-    DeploymentLookup, EnvironmentLookup, ListCursor, PendingInvalidation, ProjectInfo, ProjectTx, Store,
-};
+use super::{DeploymentLookup, EnvironmentLookup, ListCursor, PendingInvalidation, ProjectInfo, ProjectTx, Store};
 use crate::cache::Invalidation;
 use crate::config::{Config, validate_schema};
 use crate::error::{Error, ErrorCode, Result};
@@ -489,11 +487,13 @@ impl ProjectTx for PgTx {
     }
 
     async fn bump_version(&mut self) -> Result<i64> {
-        sqlx::query_scalar("UPDATE project SET lupa_version = nextval('lupa_version_seq') WHERE id = $1 RETURNING lupa_version")
-            .bind(self.project.id.as_str())
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(map_err)
+        sqlx::query_scalar(
+            "UPDATE project SET lupa_version = nextval('lupa_version_seq') WHERE id = $1 RETURNING lupa_version",
+        )
+        .bind(self.project.id.as_str())
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(map_err)
     }
 
     async fn enqueue_invalidation(&mut self, invalidation: &Invalidation) -> Result<i64> {

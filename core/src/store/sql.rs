@@ -21,7 +21,8 @@ pub(crate) fn map_err(e: sqlx::Error) -> Error {
             let code = db.code().unwrap_or_default();
             // PostgreSQL classes 08 (connection), 53 (resources), 57 (operator
             // intervention, e.g. shutdown); SQLite 5/6 (busy, locked).
-            if code.starts_with("08") || code.starts_with("53") || code.starts_with("57") || code == "5" || code == "6" {
+            if code.starts_with("08") || code.starts_with("53") || code.starts_with("57") || code == "5" || code == "6"
+            {
                 Error::storage_unavailable(&e)
             } else {
                 Error::internal(&e)
@@ -90,14 +91,14 @@ impl DeploymentRow {
     }
 }
 
-pub(crate) fn history_entry(
-    seq: i64,
-    deployment: String,
-    from: &str,
-    to: &str,
-    at: Timestamp,
-) -> Result<HistoryEntry> {
-    Ok(HistoryEntry { seq, deployment_id: deployment_id(deployment)?, from: environment(from)?, to: environment(to)?, at })
+pub(crate) fn history_entry(seq: i64, deployment: String, from: &str, to: &str, at: Timestamp) -> Result<HistoryEntry> {
+    Ok(HistoryEntry {
+        seq,
+        deployment_id: deployment_id(deployment)?,
+        from: environment(from)?,
+        to: environment(to)?,
+        at,
+    })
 }
 
 pub(crate) fn encode_invalidation(inv: &Invalidation) -> String {

@@ -5,13 +5,13 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
 use super::sql::{self, DeploymentRow, map_err, map_unique};
-use super::{
-    DeploymentLookup, EnvironmentLookup, ListCursor, PendingInvalidation, ProjectInfo, ProjectTx, Store,
-};
+use super::{DeploymentLookup, EnvironmentLookup, ListCursor, PendingInvalidation, ProjectInfo, ProjectTx, Store};
 use crate::cache::Invalidation;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode, Result};
@@ -123,10 +123,12 @@ impl SqliteStore {
     async fn migrate(&self) -> Result<()> {
         // BEGIN IMMEDIATE takes the write lock: one migrator at a time.
         let mut tx = self.write_tx().await?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS lupa_schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS lupa_schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM lupa_schema_migrations")
             .fetch_all(&mut *tx)
             .await
@@ -410,7 +412,9 @@ impl ProjectTx for SqliteTx {
         .bind(d.promote_when_ready)
         .execute(&mut *self.tx)
         .await
-        .map_err(|e| map_unique(e, || Error::new(ErrorCode::ProductionConflict, "Another deployment is already production")))?;
+        .map_err(|e| {
+            map_unique(e, || Error::new(ErrorCode::ProductionConflict, "Another deployment is already production"))
+        })?;
         Ok(())
     }
 

@@ -31,7 +31,10 @@ fn require(what: &str, url: &str, port: u16) -> bool {
         return true;
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{what} is not reachable at {} and CI=true: a missing service fails the run", lupa_core::redact_url(url));
+        panic!(
+            "{what} is not reachable at {} and CI=true: a missing service fails the run",
+            lupa_core::redact_url(url)
+        );
     }
     eprintln!("SKIPPED: {what} is not reachable at {}", lupa_core::redact_url(url));
     false
@@ -59,7 +62,8 @@ pub fn unique(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{tag}_{}_{n}_{nanos}", std::process::id())
 }
 
