@@ -552,3 +552,42 @@ async fn cache_step(lupa: &Lupa, op: &str, mut args: Args, expect: Option<Map<St
         other => Err(format!("unknown op {other:?}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_or_empty_directory_is_an_error() {
+        let missing = std::env::temp_dir().join("lupa-no-such-vector-dir");
+        assert!(load_dirs(&[missing]).unwrap_err().contains("lupa-no-such-vector-dir"));
+        let empty = std::env::temp_dir().join(format!("lupa-empty-vectors-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        assert!(load_dirs(std::slice::from_ref(&empty)).unwrap_err().contains("no *.json"));
+        std::fs::write(empty.join("bad.json"), "{\"scenarios\": 3}").unwrap();
+        assert!(load_dirs(std::slice::from_ref(&empty)).unwrap_err().contains("scenarios"));
+        std::fs::remove_dir_all(&empty).unwrap();
+    }
+
+    #[tokio::test]
+    async fn unknown_ops_arguments_and_expectations_fail() {
+        let lupa = Lupa::open(Config::new("memory://", "memory://")).await.unwrap();
+        for step in [
+            json!({"op": "explode"}),
+            json!({"op": "create_project", "project": "p", "colour": "red"}),
+            json!({"op": "create_project", "project": "p2", "expect": {"colour": "red"}}),
+            json!({"op": "parse_api_key", "key": "lupa_sk_live_a", "expect": {"error": "INVALID_API_KEY"}}),
+            json!({"op": "cache_get", "key": "k", "expect": {"colour": 1}}),
+        ] {
+            assert!(run_step(&lupa, &step).await.is_err(), "{step}");
+        }
+        assert!(
+            run_step(
+                &lupa,
+                &json!({"op": "parse_api_key", "key": "lupa_sk_live_a", "expect": {"environment": "live"}})
+            )
+            .await
+            .is_ok()
+        );
+    }
+}

@@ -170,3 +170,26 @@ async fn bad_configuration_is_a_clear_error_without_secrets() {
     assert_eq!(e.code(), ErrorCode::StorageUnavailable);
     assert!(!e.message().contains("hunter2"), "{e}");
 }
+
+/// TLS URLs build a TLS client (one crypto provider, chosen at build time):
+/// against servers that do not speak TLS they fail cleanly, never panic.
+#[tokio::test]
+async fn tls_urls_fail_cleanly_against_plain_servers() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut c = Config::new("memory://", format!("rediss://127.0.0.1:{port}"));
+    c.cache_timeout = std::time::Duration::from_millis(200);
+    let lupa = Lupa::open(c).await.unwrap();
+    lupa.create_project(NewProject { id: Some("p".into()), org_id: "o".into(), name: "n".into() }).await.unwrap();
+    let r = lupa.resolve(&ResolveRequest::new("p", Caller::KeyEnvironment(KeyEnvironment::Live))).await;
+    assert_eq!(r.unwrap_err().code(), ErrorCode::NoProductionDeployment, "the cache failure degrades to the store");
+    if let Some(db) = support::postgres() {
+        let sep = if db.contains('?') { '&' } else { '?' };
+        let mut c = Config::new(format!("{db}{sep}sslmode=require"), "none");
+        c.store_timeout = std::time::Duration::from_secs(2);
+        match Lupa::open(c).await {
+            // The local server may or may not offer TLS; either way no panic.
+            Ok(l) => l.close().await,
+            Err(e) => assert_eq!(e.code(), ErrorCode::StorageUnavailable, "{e}"),
+        }
+    }
+}

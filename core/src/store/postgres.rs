@@ -487,8 +487,12 @@ impl ProjectTx for PgTx {
     }
 
     async fn bump_version(&mut self) -> Result<i64> {
+        // The version is drawn even when the project row was just deleted:
+        // the cache must still learn of the change.
         sqlx::query_scalar(
-            "UPDATE project SET lupa_version = nextval('lupa_version_seq') WHERE id = $1 RETURNING lupa_version",
+            "WITH v AS (SELECT nextval('lupa_version_seq') AS v), \
+             u AS (UPDATE project SET lupa_version = (SELECT v FROM v) WHERE id = $1) \
+             SELECT v FROM v",
         )
         .bind(self.project.id.as_str())
         .fetch_one(&mut *self.tx)
