@@ -235,3 +235,36 @@ async fn health_and_sources() {
     assert_eq!(none.health().await.cache, ComponentHealth::Disabled);
     assert!(none.cache_probe().is_none());
 }
+
+/// Migrations are applied on open, once, however many handles open a new
+/// schema or file at the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_opens_migrate_once() {
+    let dir = std::env::temp_dir().join(support::unique("lupa_open"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut configs = vec![Config::new(format!("sqlite://{}", dir.join("lupa.db").display()), "none")];
+    if let Some(db) = support::postgres() {
+        let mut c = Config::new(db, "none");
+        c.schema = support::unique("lupa_open").to_lowercase();
+        configs.push(c);
+    }
+    for config in configs {
+        let opens: Vec<_> = (0..6).map(|_| tokio::spawn(Lupa::open(config.clone()))).collect();
+        let mut handles = Vec::new();
+        for o in opens {
+            handles.push(o.await.unwrap().expect("every concurrent open succeeds"));
+        }
+        project(&handles[0], "p").await;
+        for h in &handles {
+            assert_eq!(h.get_project("p").await.unwrap().name, "p", "all handles see one set of tables");
+        }
+        // Opening again later is a no-op.
+        let again = Lupa::open(config.clone()).await.unwrap();
+        assert_eq!(again.list_projects(None, None).await.unwrap().items.len(), 1);
+        again.drop_storage().await.unwrap();
+        for h in handles {
+            h.close().await;
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
