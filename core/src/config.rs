@@ -35,6 +35,14 @@ pub struct Config {
     /// How often pending cache updates (from any process) are looked for and
     /// applied.
     pub outbox_interval: Duration,
+    /// Keep resolution answers in process memory, in front of the shared
+    /// cache (see [`crate::Lupa::resolve`]).
+    pub local_cache: bool,
+    /// Most projects whose answers the in-process tier holds.
+    pub local_capacity: usize,
+    /// Longest an in-process answer is used while the invalidation channel
+    /// is down (or when there is none).
+    pub local_bound: Duration,
 }
 
 impl Default for Config {
@@ -50,6 +58,9 @@ impl Default for Config {
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(1),
             outbox_interval: Duration::from_millis(250),
+            local_cache: true,
+            local_capacity: 100_000,
+            local_bound: Duration::from_secs(1),
         }
     }
 }
@@ -69,6 +80,7 @@ impl Config {
             ("cache_timeout", self.cache_timeout),
             ("store_timeout", self.store_timeout),
             ("outbox_interval", self.outbox_interval),
+            ("local_bound", self.local_bound),
         ] {
             if d.is_zero() {
                 return Err(Error::invalid_argument(format!("{name} must be more than zero")));
@@ -110,6 +122,9 @@ impl fmt::Debug for Config {
             .field("breaker_threshold", &self.breaker_threshold)
             .field("breaker_cooldown", &self.breaker_cooldown)
             .field("outbox_interval", &self.outbox_interval)
+            .field("local_cache", &self.local_cache)
+            .field("local_capacity", &self.local_capacity)
+            .field("local_bound", &self.local_bound)
             .finish()
     }
 }

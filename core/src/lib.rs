@@ -33,11 +33,13 @@
 
 pub mod apikey;
 pub mod cache;
+mod channel;
 mod config;
 pub mod conformance;
 mod error;
 mod ids;
 mod lifecycle;
+mod local;
 mod lupa;
 mod model;
 mod redact;

@@ -12,10 +12,12 @@ use crate::cache::keys::{self, CacheKeys};
 use crate::cache::memory::MemoryCache;
 use crate::cache::redis::RedisCache;
 use crate::cache::{Cache, CacheEntry, Invalidation, VersionedFill, values};
+use crate::channel::Channel;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::{DeploymentId, OrgId, ProjectId, SnapshotId};
 use crate::lifecycle::{self, Effect, NewDeployment};
+use crate::local::{LocalTier, Question};
 use crate::model::{
     Changed, Deployment, Environment, FinalStatus, HistoryEntry, Page, Project, Promotion, Status, now,
     parse_timestamp, validate_project_name,
@@ -81,6 +83,8 @@ pub struct Health {
     /// Cache updates recorded in the store and not yet applied (none when
     /// the store could not be asked).
     pub pending_cache_updates: Option<usize>,
+    /// Projects with answers in the in-process tier (none when it is off).
+    pub local_projects: Option<usize>,
 }
 
 /// Direct reads and writes of the shared cache by seed key name; see
@@ -89,6 +93,7 @@ pub struct Health {
 pub struct CacheProbe {
     cache: Arc<dyn Cache>,
     keys: CacheKeys,
+    local: Option<Arc<LocalTier>>,
 }
 
 fn probe_error(e: crate::cache::CacheError) -> Error {
@@ -112,8 +117,12 @@ impl CacheProbe {
         self.cache.set(&self.keys.raw(key), value, ttl).await.map_err(probe_error)
     }
 
-    /// Deletes every library key behind this handle's prefix.
+    /// Deletes every library key behind this handle's prefix, and every
+    /// answer of the in-process tier.
     pub async fn clear(&self) -> Result<()> {
+        if let Some(local) = &self.local {
+            local.clear();
+        }
         self.cache.clear(self.keys.prefix()).await.map_err(probe_error)
     }
 }
@@ -121,6 +130,7 @@ impl CacheProbe {
 struct Inner {
     store: Arc<dyn Store>,
     cache: Option<GuardedCache>,
+    local: Option<Arc<LocalTier>>,
     keys: CacheKeys,
     store_timeout: Duration,
     closed: AtomicBool,
@@ -160,6 +170,14 @@ pub struct Options {
     pub breaker_cooldown: Duration,
     /// See [`Config::outbox_interval`].
     pub outbox_interval: Duration,
+    /// See [`Config::local_cache`]. With backends of the caller's own there
+    /// is no invalidation channel, so in-process answers always expire after
+    /// `local_bound`.
+    pub local_cache: bool,
+    /// See [`Config::local_capacity`].
+    pub local_capacity: usize,
+    /// See [`Config::local_bound`].
+    pub local_bound: Duration,
 }
 
 impl From<&Config> for Options {
@@ -171,6 +189,9 @@ impl From<&Config> for Options {
             breaker_threshold: c.breaker_threshold,
             breaker_cooldown: c.breaker_cooldown,
             outbox_interval: c.outbox_interval,
+            local_cache: c.local_cache,
+            local_capacity: c.local_capacity,
+            local_bound: c.local_bound,
         }
     }
 }
@@ -205,15 +226,45 @@ impl Lupa {
     /// Opens the store and cache that `config` names, applying the store's
     /// migrations. The cache is connected on first use, so a handle opens
     /// while the cache is down.
+    ///
+    /// Handles of one process that open the same store share one in-process
+    /// tier, so a change made through one is seen at once through the others.
     pub async fn open(config: Config) -> Result<Lupa> {
         config.validate()?;
-        let store = open_store(&config).await?;
-        let cache = open_cache(&config)?;
-        Ok(Lupa::with_backends(store, cache, Options::from(&config)))
+        let channel_name = format!("{}lupa:invalidations", config.key_prefix);
+        let (store, postgres) = open_store(&config).await?;
+        let (cache, redis) = open_cache(&config, &channel_name)?;
+        let local = if config.local_cache {
+            let channel = match (redis, postgres) {
+                (Some(client), _) => Channel::Redis { client: Box::new(client), channel: channel_name },
+                (None, Some((pool, channel))) => Channel::Postgres { pool, channel },
+                (None, None) if is_private_store(&config.store) => Channel::SingleProcess,
+                (None, None) => Channel::Absent,
+            };
+            let shared = (!is_private_store(&config.store))
+                .then(|| format!("{}|{}|{}", std::process::id(), config.store, config.schema));
+            let tier = local_tier(shared, config.local_capacity, config.local_bound, channel);
+            tier.settle(crate::channel::PATIENCE).await;
+            Some(tier)
+        } else {
+            None
+        };
+        Ok(Lupa::assemble(store, cache, local, Options::from(&config)))
     }
 
     /// A handle over backends of the caller's own (see [`Store`] and [`Cache`]).
     pub fn with_backends(store: Arc<dyn Store>, cache: Option<Arc<dyn Cache>>, options: Options) -> Lupa {
+        let local =
+            options.local_cache.then(|| local_tier(None, options.local_capacity, options.local_bound, Channel::Absent));
+        Lupa::assemble(store, cache, local, options)
+    }
+
+    fn assemble(
+        store: Arc<dyn Store>,
+        cache: Option<Arc<dyn Cache>>,
+        local: Option<Arc<LocalTier>>,
+        options: Options,
+    ) -> Lupa {
         let cache = cache
             .map(|c| GuardedCache::new(c, options.cache_timeout, options.breaker_threshold, options.breaker_cooldown));
         let has_cache = cache.is_some();
@@ -221,6 +272,7 @@ impl Lupa {
             inner: Arc::new(Inner {
                 store,
                 cache,
+                local,
                 keys: CacheKeys::new(options.key_prefix),
                 store_timeout: options.store_timeout,
                 closed: AtomicBool::new(false),
@@ -263,7 +315,7 @@ impl Lupa {
     /// conformance runner uses for `cache_*` steps. None without a cache.
     pub fn cache_probe(&self) -> Option<CacheProbe> {
         let cache = self.cache_backend()?;
-        Some(CacheProbe { cache, keys: self.inner.keys.clone() })
+        Some(CacheProbe { cache, keys: self.inner.keys.clone(), local: self.inner.local.clone() })
     }
 
     // ----- projects -------------------------------------------------------
@@ -278,7 +330,21 @@ impl Lupa {
         validate_project_name(&new.name)?;
         let t = now();
         let project = Project { id, org_id, name: new.name, created_at: t, updated_at: t };
-        self.db(self.inner.store.insert_project(&project)).await?;
+        let version = self.db(self.inner.store.insert_project(&project)).await?;
+        // Answers "project not found" may be held in process memory, here and
+        // elsewhere; the shared cache holds no negative answers.
+        if let Some(cache) = &self.inner.cache {
+            let invalidation = Invalidation {
+                project: project.id.clone(),
+                version_key: self.inner.keys.version(&project.id),
+                version,
+                keys: vec![self.inner.keys.project_exists(&project.id)],
+            };
+            let _ = cache.call(cache.inner.invalidate(std::slice::from_ref(&invalidation))).await;
+        }
+        if let Some(local) = &self.inner.local {
+            local.invalidate(&project.id, Some(version));
+        }
         Ok(project)
     }
 
@@ -413,8 +479,44 @@ impl Lupa {
     // ----- resolution -----------------------------------------------------
 
     /// Which deployment a request reaches (see `semantics.md`, Resolution).
+    ///
+    /// Answers come from the first tier that has them: process memory, the
+    /// shared cache, the store. Concurrent misses of the same question share
+    /// one fetch.
     pub async fn resolve(&self, request: &ResolveRequest) -> Result<Resolution> {
         let req = request.validate()?;
+        let Some(local) = &self.inner.local else { return self.resolve_shared(&req).await };
+        let question = question_of(&req);
+        let ticket = match local.get(&req.project, &question) {
+            Ok(answer) => return answer.map(|deployment| Resolution { deployment, source: Source::Local }),
+            Err(ticket) => ticket,
+        };
+        let result = local.single_flight(&req.project, &question, ticket, || self.resolve_shared(&req)).await;
+        local.fill(
+            &req.project,
+            question,
+            ticket,
+            &result.as_ref().map(|r| r.deployment.clone()).map_err(Clone::clone),
+        );
+        result
+    }
+
+    /// The answer held in process memory, without waiting for anything:
+    /// none when the in-process tier does not hold it (then call
+    /// [`Lupa::resolve`]). Malformed requests get their error at once.
+    pub fn resolve_cached(&self, request: &ResolveRequest) -> Option<Result<Resolution>> {
+        let req = match request.validate() {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        let local = self.inner.local.as_ref()?;
+        local
+            .get(&req.project, &question_of(&req))
+            .ok()
+            .map(|answer| answer.map(|deployment| Resolution { deployment, source: Source::Local }))
+    }
+
+    async fn resolve_shared(&self, req: &crate::resolve::ValidRequest) -> Result<Resolution> {
         match (&req.deployment, req.requires_deployment) {
             (Some(d), requires) => self.resolve_explicit(&req.project, d, requires).await,
             (None, false) => {
@@ -546,7 +648,8 @@ impl Lupa {
             }
         };
         let pending = self.db(self.inner.store.pending_invalidations(10_000)).await.ok().map(|p| p.len());
-        Health { store, cache, breaker, pending_cache_updates: pending }
+        let local_projects = self.inner.local.as_ref().map(|l| l.len());
+        Health { store, cache, breaker, pending_cache_updates: pending, local_projects }
     }
 
     /// Applies the cache updates recorded in the store that are still
@@ -592,28 +695,41 @@ impl Lupa {
     {
         let inner = &self.inner;
         let has_cache = inner.cache.is_some();
-        let (value, pending) = self
+        let (value, pending, changed) = self
             .db(async {
                 let mut tx = inner.store.begin(project).await?.ok_or_else(Error::project_not_found)?;
                 let Effect { value, stale } = op(tx.as_mut(), &inner.keys).await?;
                 let mut pending = None;
+                let mut changed = None;
                 if !stale.is_empty() {
                     let version = tx.bump_version().await?;
+                    changed = Some(version);
                     if has_cache {
-                        let invalidation =
-                            Invalidation { version_key: inner.keys.version(project), version, keys: stale };
+                        let invalidation = Invalidation {
+                            project: project.clone(),
+                            version_key: inner.keys.version(project),
+                            version,
+                            keys: stale,
+                        };
                         let id = tx.enqueue_invalidation(&invalidation).await?;
                         pending = Some((id, invalidation));
                     }
                 }
                 tx.commit().await?;
-                Ok((value, pending))
+                Ok((value, pending, changed))
             })
             .await?;
         let cache_pending = match pending {
             Some((id, invalidation)) => !inner.apply_one(id, invalidation).await,
             None => false,
         };
+        // After the shared cache: a reader that refilled this process's
+        // memory from the shared cache meanwhile is dropped here too.
+        if let Some(local) = &inner.local
+            && let Some(version) = changed
+        {
+            local.invalidate(project, Some(version));
+        }
         Ok(Changed { value, cache_pending })
     }
 }
@@ -699,37 +815,79 @@ fn no_deployment(env: Environment) -> Error {
     }
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+type PgChannel = Option<(sqlx::PgPool, String)>;
+
+async fn open_store(config: &Config) -> Result<(Arc<dyn Store>, PgChannel)> {
     let url = config.store.as_str();
-    let store: Arc<dyn Store> = if url == "memory://" || url == "memory:" {
-        Arc::new(MemoryStore::new())
+    if url == "memory://" || url == "memory:" {
+        Ok((Arc::new(MemoryStore::new()), None))
     } else if url.starts_with("sqlite:") {
-        Arc::new(SqliteStore::open(url, config).await?)
+        Ok((Arc::new(SqliteStore::open(url, config).await?), None))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Arc::new(PostgresStore::open(url, config).await?)
+        let pg = PostgresStore::open(url, config).await?;
+        let channel = Some((pg.pool().clone(), pg.channel().to_owned()));
+        Ok((Arc::new(pg), channel))
     } else {
-        return Err(Error::invalid_argument(format!(
+        Err(Error::invalid_argument(format!(
             "store URL {} is not postgres://, sqlite: or memory://",
             shown_scheme(url)
-        )));
-    };
-    Ok(store)
+        )))
+    }
 }
 
-fn open_cache(config: &Config) -> Result<Option<Arc<dyn Cache>>> {
+/// A store no other process can reach.
+fn is_private_store(url: &str) -> bool {
+    url.starts_with("memory:") || url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// The cache, and the Redis client its invalidation channel listens with.
+type OpenedCache = (Option<Arc<dyn Cache>>, Option<redis::Client>);
+
+fn open_cache(config: &Config, channel: &str) -> Result<OpenedCache> {
     let url = config.cache.as_str();
     match url {
-        "none" | "" => Ok(None),
-        "memory://" | "memory:" => Ok(Some(Arc::new(MemoryCache::new()))),
+        "none" | "" => Ok((None, None)),
+        "memory://" | "memory:" => Ok((Some(Arc::new(MemoryCache::new())), None)),
         _ if url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("redis+unix://") => {
-            let cache = RedisCache::new(url, config.cache_timeout)
+            let cache = RedisCache::with_channel(url, config.cache_timeout, channel)
                 .map_err(|e| Error::invalid_argument(format!("cache URL {}: {}", redact_url(url), e.0)))?;
-            Ok(Some(Arc::new(cache)))
+            let client = cache.client().clone();
+            Ok((Some(Arc::new(cache)), Some(client)))
         }
         _ => Err(Error::invalid_argument(format!(
             "cache URL {} is not redis://, rediss://, memory:// or none",
             shown_scheme(url)
         ))),
+    }
+}
+
+/// The in-process tier for a store: shared by the handles of this process
+/// that open the same store (`shared`), else a tier of its own.
+fn local_tier(shared: Option<String>, capacity: usize, bound: Duration, channel: Channel) -> Arc<LocalTier> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static TIERS: OnceLock<Mutex<HashMap<String, Weak<LocalTier>>>> = OnceLock::new();
+    let make = |channel: Channel| {
+        let tier = Arc::new(LocalTier::new(capacity, bound, channel.initially_up()));
+        channel.spawn(Arc::downgrade(&tier));
+        tier
+    };
+    let Some(key) = shared else { return make(channel) };
+    let mut tiers = TIERS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    tiers.retain(|_, t| t.strong_count() > 0);
+    if let Some(tier) = tiers.get(&key).and_then(Weak::upgrade) {
+        return tier;
+    }
+    let tier = make(channel);
+    tiers.insert(key, Arc::downgrade(&tier));
+    tier
+}
+
+fn question_of(req: &crate::resolve::ValidRequest) -> Question {
+    match (&req.deployment, req.requires_deployment) {
+        (Some(d), requires) => Question::Explicit(d.clone(), requires),
+        (None, false) => Question::Project,
+        (None, true) => Question::Environment(req.target),
     }
 }
 

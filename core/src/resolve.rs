@@ -142,6 +142,8 @@ pub(crate) struct ValidRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
+    /// This process's memory (the in-process tier).
+    Local,
     /// The shared cache.
     Cache,
     /// The store.

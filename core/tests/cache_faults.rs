@@ -60,6 +60,9 @@ fn config(store: &str, cache: &str) -> Config {
     c.breaker_threshold = 3;
     c.breaker_cooldown = Duration::from_secs(2);
     c.key_prefix = format!("{}:", support::unique("lupa_faults"));
+    // These tests are about the shared cache; the in-process tier in front
+    // of it has tests of its own (local_tier.rs).
+    c.local_cache = false;
     c
 }
 
@@ -173,7 +176,7 @@ struct PausingStore {
 
 #[async_trait]
 impl Store for PausingStore {
-    async fn insert_project(&self, p: &Project) -> lupa_core::Result<()> {
+    async fn insert_project(&self, p: &Project) -> lupa_core::Result<i64> {
         self.inner.insert_project(p).await
     }
     async fn get_project(&self, id: &ProjectId) -> lupa_core::Result<Option<Project>> {
@@ -298,11 +301,13 @@ async fn a_change_made_while_redis_was_unreachable_reaches_every_process() {
     cfg.schema = support::unique("lupa_outbox").to_lowercase();
     cfg.outbox_interval = Duration::from_millis(250);
 
-    // Process B (this one) serves d1 from Redis.
+    // Process B (this one) serves d1 from Redis, and from its own memory:
+    // both must learn of A's change.
+    cfg.local_cache = true;
     let b = Lupa::open(cfg.clone()).await.unwrap();
     seed(&b).await;
     b.resolve(&live("p1")).await.unwrap();
-    assert_eq!(b.resolve(&live("p1")).await.unwrap().source, Source::Cache);
+    assert_eq!(b.resolve(&live("p1")).await.unwrap().source, Source::Local);
 
     // Process A reaches Redis only through a proxy, cut before it starts.
     let proxy = Proxy::start(support::host_port(&redis_url, 6379)).await;

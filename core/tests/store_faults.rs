@@ -37,6 +37,8 @@ async fn postgres_out_of_reach_and_back() {
     let mut config = Config::new(proxy.url_for(&db), "none");
     config.schema = support::unique("lupa_pgfault").to_lowercase();
     config.store_timeout = STORE_TIMEOUT;
+    // About the store: no answers from process memory.
+    config.local_cache = false;
     let lupa = Lupa::open(config).await.unwrap();
     lupa.create_project(NewProject { id: Some("p1".into()), org_id: "o".into(), name: "P".into() }).await.unwrap();
     lupa.create_deployment(CreateDeployment {

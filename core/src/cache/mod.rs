@@ -50,9 +50,12 @@ pub struct VersionedFill {
     pub entries: Vec<CacheEntry>,
 }
 
-/// Raise `version_key` to at least `version`, then delete `keys`.
+/// Raise `version_key` to at least `version`, then delete `keys`, and tell
+/// other processes' in-process tiers that `project` changed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Invalidation {
+    /// The project that changed.
+    pub project: crate::ids::ProjectId,
     /// The project's version key.
     pub version_key: String,
     /// The version of the change.

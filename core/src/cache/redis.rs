@@ -35,10 +35,12 @@ end
 return 1
 "#;
 
-/// Raises each group's version key to the change's version, then deletes
-/// the group's keys.
+/// Raises each group's version key to the change's version, deletes the
+/// group's keys, and publishes the change on the invalidation channel (when
+/// one is named), all in one atomic step.
 const INVALIDATE_LUA: &str = r#"
-local ki, ai = 1, 2
+local channel = ARGV[2]
+local ki, ai = 1, 3
 for g = 1, tonumber(ARGV[1]) do
   local n = tonumber(ARGV[ai])
   local ver = tonumber(ARGV[ai + 1])
@@ -46,7 +48,10 @@ for g = 1, tonumber(ARGV[1]) do
   if cur == nil or cur < ver then
     redis.call('SET', KEYS[ki], ARGV[ai + 1], 'PX', ARGV[ai + 2])
   end
-  ai = ai + 3
+  if channel ~= '' then
+    redis.call('PUBLISH', channel, ARGV[ai + 3])
+  end
+  ai = ai + 4
   ki = ki + 1
   for i = 1, n do
     redis.call('DEL', KEYS[ki])
@@ -68,6 +73,7 @@ pub struct RedisCache {
     connecting: tokio::sync::Mutex<()>,
     fill: Script,
     invalidate: Script,
+    channel: String,
     shown_url: String,
 }
 
@@ -89,6 +95,12 @@ impl RedisCache {
     /// A cache on the server at `url` (`redis://` or `rediss://`), where
     /// connecting and every reply are bounded by `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<RedisCache, CacheError> {
+        RedisCache::with_channel(url, timeout, "")
+    }
+
+    /// Like [`RedisCache::new`], publishing every invalidation on the
+    /// pub/sub `channel` (empty: none) as `{project}:{version}`.
+    pub fn with_channel(url: &str, timeout: Duration, channel: &str) -> Result<RedisCache, CacheError> {
         let client = Client::open(url).map_err(cache_error)?;
         let config =
             AsyncConnectionConfig::new().set_connection_timeout(Some(timeout)).set_response_timeout(Some(timeout));
@@ -99,8 +111,14 @@ impl RedisCache {
             connecting: tokio::sync::Mutex::new(()),
             fill: Script::new(FILL_LUA),
             invalidate: Script::new(INVALIDATE_LUA),
+            channel: channel.to_owned(),
             shown_url: redact_text(url),
         })
+    }
+
+    /// The client, for a pub/sub subscriber of the same server.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
     }
 
     fn cached(&self) -> Option<MultiplexedConnection> {
@@ -183,9 +201,13 @@ impl Cache for RedisCache {
             return Ok(());
         }
         let mut inv = self.invalidate.prepare_invoke();
-        inv.arg(invalidations.len());
+        inv.arg(invalidations.len()).arg(&self.channel);
         for i in invalidations {
-            inv.key(&i.version_key).arg(i.keys.len()).arg(i.version).arg(millis(VERSION_TTL));
+            inv.key(&i.version_key)
+                .arg(i.keys.len())
+                .arg(i.version)
+                .arg(millis(VERSION_TTL))
+                .arg(crate::channel::message(&i.project, i.version));
             for k in &i.keys {
                 inv.key(k);
             }

@@ -112,7 +112,7 @@ fn info(state: &State, project: &ProjectId) -> Option<ProjectInfo> {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn insert_project(&self, project: &Project) -> Result<()> {
+    async fn insert_project(&self, project: &Project) -> Result<i64> {
         let _writer = self.inner.writer.lock().await;
         let mut state = self.inner.write()?;
         if state.projects.contains_key(&project.id) {
@@ -120,7 +120,7 @@ impl Store for MemoryStore {
         }
         let version = self.inner.next_version();
         state.projects.insert(project.id.clone(), (project.clone(), version));
-        Ok(())
+        Ok(version)
     }
 
     async fn get_project(&self, id: &ProjectId) -> Result<Option<Project>> {

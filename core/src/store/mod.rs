@@ -78,8 +78,10 @@ pub struct ListCursor {
 /// A storage backend.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Inserts a new project; a taken id is `PROJECT_EXISTS`.
-    async fn insert_project(&self, project: &Project) -> Result<()>;
+    /// Inserts a new project with a new version (see
+    /// [`ProjectTx::bump_version`]) and returns that version; a taken id is
+    /// `PROJECT_EXISTS`.
+    async fn insert_project(&self, project: &Project) -> Result<i64>;
     /// One project.
     async fn get_project(&self, id: &ProjectId) -> Result<Option<Project>>;
     /// Projects by id (byte order), after `after`, at most `limit`.

@@ -30,6 +30,7 @@ const DEPLOYMENT_COLUMNS: &str =
 pub struct PostgresStore {
     pool: PgPool,
     schema: String,
+    channel: String,
 }
 
 fn deployment_row(row: &PgRow) -> Result<Deployment> {
@@ -82,7 +83,8 @@ impl PostgresStore {
             .acquire_timeout(config.store_timeout)
             .idle_timeout(Some(Duration::from_secs(300)))
             .connect_lazy_with(options);
-        let store = PostgresStore { pool, schema: config.schema.clone() };
+        let channel = crate::channel::postgres_channel(&config.schema);
+        let store = PostgresStore { pool, schema: config.schema.clone(), channel };
         tokio::time::timeout(config.store_timeout, store.migrate())
             .await
             .map_err(|_| Error::storage_unavailable(&"migrations did not finish in time"))??;
@@ -92,6 +94,16 @@ impl PostgresStore {
     /// The schema this store's tables live in.
     pub fn schema(&self) -> &str {
         &self.schema
+    }
+
+    /// The pool (for a LISTEN connection of the same database).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The LISTEN/NOTIFY channel every change of this schema is announced on.
+    pub(crate) fn channel(&self) -> &str {
+        &self.channel
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -154,20 +166,23 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn insert_project(&self, project: &Project) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO project (id, org_id, name, created_at, updated_at, lupa_version) \
-             VALUES ($1, $2, $3, $4, $5, nextval('lupa_version_seq'))",
+    async fn insert_project(&self, project: &Project) -> Result<i64> {
+        // The NOTIFY is sent at commit, telling other processes' in-process
+        // tiers to drop a cached "project not found".
+        sqlx::query_scalar(
+            "WITH p AS (INSERT INTO project (id, org_id, name, created_at, updated_at, lupa_version) \
+             VALUES ($1, $2, $3, $4, $5, nextval('lupa_version_seq')) RETURNING lupa_version) \
+             SELECT v FROM (SELECT lupa_version AS v, pg_notify($6, $1 || ':' || lupa_version) FROM p) AS n",
         )
         .bind(project.id.as_str())
         .bind(project.org_id.as_str())
         .bind(&project.name)
         .bind(project.created_at)
         .bind(project.updated_at)
-        .execute(&self.pool)
+        .bind(&self.channel)
+        .fetch_one(&self.pool)
         .await
-        .map_err(|e| map_unique(e, Error::project_exists))?;
-        Ok(())
+        .map_err(|e| map_unique(e, Error::project_exists))
     }
 
     async fn get_project(&self, id: &ProjectId) -> Result<Option<Project>> {
@@ -291,7 +306,7 @@ impl Store for PostgresStore {
             .map_err(map_err)?;
         let Some(row) = row else { return Ok(None) };
         let project = project_row(&row)?;
-        Ok(Some(Box::new(PgTx { tx, project })))
+        Ok(Some(Box::new(PgTx { tx, project, channel: self.channel.clone() })))
     }
 
     async fn pending_invalidations(&self, limit: u32) -> Result<Vec<PendingInvalidation>> {
@@ -354,6 +369,7 @@ fn history_row(row: &PgRow) -> Result<HistoryEntry> {
 struct PgTx {
     tx: Transaction<'static, Postgres>,
     project: Project,
+    channel: String,
 }
 
 #[async_trait]
@@ -488,13 +504,15 @@ impl ProjectTx for PgTx {
 
     async fn bump_version(&mut self) -> Result<i64> {
         // The version is drawn even when the project row was just deleted:
-        // the cache must still learn of the change.
+        // the cache must still learn of the change. The NOTIFY goes out at
+        // commit, to other processes' in-process tiers.
         sqlx::query_scalar(
             "WITH v AS (SELECT nextval('lupa_version_seq') AS v), \
              u AS (UPDATE project SET lupa_version = (SELECT v FROM v) WHERE id = $1) \
-             SELECT v FROM v",
+             SELECT v FROM (SELECT v, pg_notify($2, $1 || ':' || v) FROM v) AS n",
         )
         .bind(self.project.id.as_str())
+        .bind(&self.channel)
         .fetch_one(&mut *self.tx)
         .await
         .map_err(map_err)

@@ -158,7 +158,7 @@ async fn next_version(tx: &mut Transaction<'static, Sqlite>) -> Result<i64> {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn insert_project(&self, project: &Project) -> Result<()> {
+    async fn insert_project(&self, project: &Project) -> Result<i64> {
         let mut tx = self.write_tx().await?;
         let version = next_version(&mut tx).await?;
         sqlx::query(
@@ -173,7 +173,8 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| map_unique(e, Error::project_exists))?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(map_err)?;
+        Ok(version)
     }
 
     async fn get_project(&self, id: &ProjectId) -> Result<Option<Project>> {
