@@ -24,6 +24,10 @@
  *    out. A call from a thread that runs an async runtime fails with
  *    LUPA_CODE_REENTRANT_CALL.
  *  - No panic crosses the boundary: it becomes LUPA_CODE_INTERNAL.
+ *  - Safety contract (the caller's side): every pointer argument is NULL or
+ *    points to valid memory of its type for the duration of the call, and a
+ *    handle is not used after lupa_free. Anything else is undefined
+ *    behaviour, as in any C API.
  */
 
 #ifndef LUPA_H

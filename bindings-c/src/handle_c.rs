@@ -75,13 +75,17 @@ impl lupa_handle {
     }
 }
 
-/// Borrows the handle behind a pointer.
+/// Borrows the handle behind a pointer; a closed one is `HANDLE_CLOSED`.
 ///
 /// # Safety
 /// `h` is NULL or a pointer from `lupa_open` not yet given to `lupa_free`.
 pub(crate) unsafe fn handle<'a>(h: *const lupa_handle) -> Result<&'a lupa_handle, Failure> {
     // SAFETY: forwarded contract.
-    unsafe { h.as_ref() }.ok_or_else(|| Failure::null("handle"))
+    let h = unsafe { h.as_ref() }.ok_or_else(|| Failure::null("handle"))?;
+    if h.closed.load(Ordering::Acquire) {
+        return Err(closed_error());
+    }
+    Ok(h)
 }
 
 #[derive(Deserialize, Default)]
@@ -196,7 +200,12 @@ pub unsafe extern "C" fn lupa_open(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lupa_close(handle: *mut lupa_handle) -> lupa_code {
     // SAFETY: handle is NULL or live (contract).
-    guard(std::ptr::null_mut(), || unsafe { self::handle(handle) }.map(lupa_handle::close))
+    guard(std::ptr::null_mut(), || {
+        // SAFETY: handle is NULL or live (contract).
+        let h = unsafe { handle.as_ref() }.ok_or_else(|| Failure::null("handle"))?;
+        h.close();
+        Ok(())
+    })
 }
 
 /// Closes the handle (when still open) and releases it. NULL is harmless.
