@@ -444,3 +444,22 @@ func TestResolveDuringPromote(t *testing.T) {
 		})
 	}
 }
+
+func TestNoCache(t *testing.T) {
+	ctx := context.Background()
+	c := must(lupa.Open(ctx, "sqlite::memory:", "none", &lupa.Options{CallTimeout: 10 * time.Second}))
+	defer c.Close()
+	if err := c.ClearCache(ctx); !errors.Is(err, lupa.ErrNoCache) {
+		t.Fatalf("want ErrNoCache, got %v", err)
+	}
+	h := must(c.Health(ctx))
+	if h.Cache.State != "disabled" || h.Store.State != "ok" {
+		t.Fatalf("health %+v", h)
+	}
+	if _, err := lupa.Open(ctx, "memory://", "memory://", &lupa.Options{Schema: "Not-Valid"}); !errors.Is(err, lupa.ErrInvalidArgument) {
+		t.Fatalf("want ErrInvalidArgument, got %v", err)
+	}
+	if _, err := lupa.Open(ctx, "memory://", "memory://", &lupa.Options{CallTimeout: -time.Second}); !errors.Is(err, lupa.ErrInvalidArgument) {
+		t.Fatalf("want ErrInvalidArgument, got %v", err)
+	}
+}

@@ -163,6 +163,15 @@ mod tests {
     }
 
     #[test]
+    fn the_committed_header_names_this_version() {
+        let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../include/lupa.h")).unwrap();
+        assert!(header.contains(&format!("#define LUPA_VERSION \"{}\"", env!("CARGO_PKG_VERSION"))));
+        assert!(header.contains(&format!("#define LUPA_VERSION_MAJOR {LUPA_VERSION_MAJOR}\n")));
+        assert!(header.contains(&format!("#define LUPA_VERSION_MINOR {LUPA_VERSION_MINOR}\n")));
+        assert!(header.contains(&format!("#define LUPA_VERSION_PATCH {LUPA_VERSION_PATCH}\n")));
+    }
+
+    #[test]
     fn id_buffers_fit_the_longest_id() {
         assert_eq!(LUPA_ID_BUFFER_LEN, lupa_core::MAX_ID_LEN + 1);
     }
