@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -198,7 +199,10 @@ func Open(ctx context.Context, storeURL, cacheURL string, opts *Options) (*Clien
 	if err := fromC(C.lupa_open(store, cache, copts, timeout, &h, &cerr), &cerr); err != nil {
 		return nil, err
 	}
-	return &Client{h: h}, nil
+	c := &Client{h: h}
+	// A Client dropped without Close still releases its handle.
+	runtime.SetFinalizer(c, (*Client).Close)
+	return c, nil
 }
 
 // Close closes the handle: calls running on other goroutines end (with
@@ -211,6 +215,7 @@ func (c *Client) Close() error {
 	if h == nil {
 		return nil
 	}
+	runtime.SetFinalizer(c, nil)
 	C.lupa_close(h) // wakes calls in flight; safe while they run
 	c.mu.Lock()     // waits until they have returned
 	defer c.mu.Unlock()

@@ -525,6 +525,47 @@ static void test_scenario(lupa_handle *h, int has_cache) {
     resolve_expect(h, "proj_c1", "live", NULL, LUPA_CODE_PROJECT_NOT_FOUND);
 }
 
+/* A NULL handle, for every function that takes one; out-pointers are set
+ * to NULL even then. */
+static void test_null_handle(void) {
+    char *json = (char *)1;
+    lupa_resolve_request r;
+    memset(&r, 0, sizeof r);
+    r.project = "p";
+    r.internal = true;
+    lupa_resolution out;
+    uint64_t n;
+    int64_t ttl;
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_create_project(NULL, "p", "o", "n", T, &json, err));
+    CHECK(json == NULL);
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_get_project(NULL, "p", T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_list_projects(NULL, 0, NULL, T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_delete_project(NULL, "p", T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_create_deployment(NULL, "p", "d", "s", NULL, NULL, T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_get_deployment(NULL, "d", T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_list_deployments(NULL, "p", 0, NULL, T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_set_status(NULL, "d", "ready", NULL, T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_promote(NULL, "p", "d", T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_set_environment(NULL, "p", "d", "staging", T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_delete_deployment(NULL, "p", "d", T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_rollback(NULL, "p", T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_history(NULL, "p", 0, NULL, T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_resolve(NULL, &r, T, &out, err));
+    CHECK(!out.has_deployment && out.source == LUPA_SOURCE_NONE);
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_health(NULL, T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_apply_pending_cache_updates(NULL, T, &n, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_drop_storage(NULL, T, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_cache_get(NULL, "k", T, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_cache_ttl(NULL, "k", T, &ttl, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_cache_set(NULL, "k", "v", 5, T, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_cache_clear(NULL, T, err));
+    CHECK(json == NULL);
+    /* err itself may be NULL everywhere. */
+    CHECK(lupa_get_project(NULL, "p", T, &json, NULL) == LUPA_CODE_NULL_ARGUMENT);
+    CHECK(lupa_resolve(NULL, NULL, T, NULL, NULL) == LUPA_CODE_NULL_ARGUMENT);
+    CHECK(lupa_open(NULL, NULL, NULL, T, NULL, NULL) == LUPA_CODE_NULL_ARGUMENT);
+}
+
 /* ---- closing --------------------------------------------------------------- */
 
 static void test_use_after_close(lupa_handle *h) {
@@ -647,6 +688,7 @@ int main(void) {
 
     test_static_functions();
     test_open_errors();
+    test_null_handle();
     test_backend("memory://", "memory://", NULL, 1);
     test_backend("sqlite::memory:", "none", "{\"call_timeout_ms\": 10000}", 0);
     test_threads_and_close_in_flight();
