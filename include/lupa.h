@@ -458,8 +458,8 @@ lupa_code lupa_open(const char *store_url,
 
 /**
  * Closes a handle: stops its background work and releases its store
- * connections. Calls in flight on other threads end (with their result or
- * `LUPA_CODE_HANDLE_CLOSED`); later calls fail with
+ * connections. Calls in flight on other threads end promptly, with their
+ * result or `LUPA_CODE_HANDLE_CLOSED`; later calls fail with
  * `LUPA_CODE_HANDLE_CLOSED`. Closing twice is harmless. The memory stays
  * valid until `lupa_free`.
  *

@@ -116,7 +116,8 @@ pub(crate) fn give_string(s: String) -> Result<*mut c_char, Failure> {
 
 /// Serialises a result for the caller.
 pub(crate) fn give_json(value: &impl serde::Serialize) -> Result<*mut c_char, Failure> {
-    let text = serde_json::to_string(value).map_err(|e| Failure::internal(format!("could not encode the result: {e}")))?;
+    let text =
+        serde_json::to_string(value).map_err(|e| Failure::internal(format!("could not encode the result: {e}")))?;
     give_string(text)
 }
 

@@ -37,23 +37,38 @@ fn closed_error() -> Failure {
 impl lupa_handle {
     /// Runs a core call on the library's runtime, within the call's timeout,
     /// ending early when the handle is closed meanwhile.
-    pub(crate) fn call<T>(&self, timeout_ms: u64, fut: impl Future<Output = lupa_core::Result<T>>) -> Result<T, Failure> {
+    pub(crate) fn call<T>(
+        &self,
+        timeout_ms: u64,
+        fut: impl Future<Output = lupa_core::Result<T>>,
+    ) -> Result<T, Failure> {
         self.call_raw(timeout_ms, async { fut.await.map_err(Failure::from) })
     }
 
     /// As `call`, for futures that already give a `Failure`.
-    pub(crate) fn call_raw<T>(&self, timeout_ms: u64, fut: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+    pub(crate) fn call_raw<T>(
+        &self,
+        timeout_ms: u64,
+        fut: impl Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
         let mut closing = self.close_signal.subscribe();
         if self.closed.load(Ordering::Acquire) {
             return Err(closed_error());
         }
-        block_on(timeout(timeout_ms, self.call_timeout), async move {
+        let r = block_on(timeout(timeout_ms, self.call_timeout), async move {
             tokio::select! {
                 biased;
                 _ = closing.wait_for(|closed| *closed) => Err(closed_error()),
                 r = fut => r,
             }
-        })
+        });
+        match r {
+            // The store refused because the handle was closed meanwhile: say so.
+            Err(f) if f.code == lupa_code::StorageUnavailable && self.closed.load(Ordering::Acquire) => {
+                Err(closed_error())
+            }
+            r => r,
+        }
     }
 
     fn close(&self) {
@@ -140,12 +155,12 @@ pub unsafe extern "C" fn lupa_open(
         // SAFETY: out is non-NULL and writable (contract).
         unsafe { out.write(std::ptr::null_mut()) };
         // SAFETY: the string arguments are NULL or NUL-terminated (contract).
-        let (store, cache, options) =
-            unsafe { (arg(store_url, "store_url")?, arg(cache_url, "cache_url")?, opt_arg(options_json, "options_json")?) };
+        let (store, cache, options) = unsafe {
+            (arg(store_url, "store_url")?, arg(cache_url, "cache_url")?, opt_arg(options_json, "options_json")?)
+        };
         let options: OpenOptions = match options {
             None => OpenOptions::default(),
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| Failure::invalid(format!("options_json: {e}")))?,
+            Some(text) => serde_json::from_str(text).map_err(|e| Failure::invalid(format!("options_json: {e}")))?,
         };
         let mut config = Config::new(store, cache);
         let ms = Duration::from_millis;
@@ -177,7 +192,7 @@ pub unsafe extern "C" fn lupa_open(
         if call_timeout.is_zero() {
             return Err(Failure::invalid("call_timeout_ms must be more than zero"));
         }
-        
+
         let lupa = block_on(timeout(timeout_ms, ms(LUPA_DEFAULT_TIMEOUT_MS)), async {
             Lupa::open(config).await.map_err(Failure::from)
         })?;
@@ -190,8 +205,8 @@ pub unsafe extern "C" fn lupa_open(
 }
 
 /// Closes a handle: stops its background work and releases its store
-/// connections. Calls in flight on other threads end (with their result or
-/// `LUPA_CODE_HANDLE_CLOSED`); later calls fail with
+/// connections. Calls in flight on other threads end promptly, with their
+/// result or `LUPA_CODE_HANDLE_CLOSED`; later calls fail with
 /// `LUPA_CODE_HANDLE_CLOSED`. Closing twice is harmless. The memory stays
 /// valid until `lupa_free`.
 ///

@@ -70,10 +70,7 @@ pub extern "C" fn lupa_code_name(code: u32) -> *const c_char {
     static NAMES: std::sync::OnceLock<Vec<(u32, CString)>> = std::sync::OnceLock::new();
     guard_value(c"INTERNAL".as_ptr(), || {
         let names = NAMES.get_or_init(|| {
-            lupa_code::ALL
-                .iter()
-                .map(|c| (*c as u32, CString::new(c.name()).unwrap_or_default()))
-                .collect()
+            lupa_code::ALL.iter().map(|c| (*c as u32, CString::new(c.name()).unwrap_or_default())).collect()
         });
         names.iter().find(|(n, _)| *n == code).map_or(c"UNKNOWN".as_ptr(), |(_, name)| name.as_ptr())
     })

@@ -33,7 +33,8 @@ fn a_blocking_call_from_inside_a_host_runtime_is_an_error() {
         assert_eq!(code, lupa_code::ReentrantCall);
         assert!(h2.is_null());
         // Functions that do not block still work there.
-        let mut info = lupa_api_key_info { key_type: lupa_key_type::Unknown, environment: lupa_key_environment::Unknown };
+        let mut info =
+            lupa_api_key_info { key_type: lupa_key_type::Unknown, environment: lupa_key_environment::Unknown };
         let code = unsafe { lupa_parse_api_key(c"lupa_sk_live_x".as_ptr(), &mut info, &mut err) };
         assert_eq!(code, lupa_code::Ok);
         // Closing from there is allowed (the connections are released in the

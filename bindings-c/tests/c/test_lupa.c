@@ -623,9 +623,9 @@ static void *resolve_loop(void *arg) {
         lupa_code c = lupa_resolve(w->h, &r, T, &out, &e);
         if (c == LUPA_CODE_OK && strcmp(out.deployment_id, "dep_t") == 0) {
             w->ok++;
-        } else if (c == LUPA_CODE_HANDLE_CLOSED || c == LUPA_CODE_STORAGE_UNAVAILABLE) {
+        } else if (c == LUPA_CODE_HANDLE_CLOSED) {
             w->closed++;
-            if (c == LUPA_CODE_HANDLE_CLOSED) break;
+            break;
         } else {
             w->other++;
             fprintf(stderr, "unexpected: %s %s\n", lupa_code_name(c), e.message);
