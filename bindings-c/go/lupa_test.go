@@ -463,3 +463,112 @@ func TestNoCache(t *testing.T) {
 		t.Fatalf("want ErrInvalidArgument, got %v", err)
 	}
 }
+
+// freezableProxy forwards TCP to target until frozen; then it stops passing
+// bytes, so the server looks hung to the library.
+type freezableProxy struct {
+	addr   string
+	frozen atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newProxy(t *testing.T, target string) *freezableProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &freezableProxy{addr: l.Addr().String()}
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 32*1024)
+		for {
+			n, err := src.Read(buf)
+			if err != nil {
+				return
+			}
+			for p.frozen.Load() {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go pipe(s, c)
+			go pipe(c, s)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		p.frozen.Store(false)
+		p.mu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+	})
+	return p
+}
+
+// A context deadline bounds a call on an open handle whose store stops
+// answering (the store's own timeout is much longer).
+func TestCallDeadlineOnAHungStore(t *testing.T) {
+	var pg *backend
+	for _, b := range backends(t) {
+		if b.postgres {
+			b := b
+			pg = &b
+		}
+	}
+	if pg == nil {
+		t.Skip("no PostgreSQL")
+	}
+	u, err := url.Parse(pg.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := u.Host
+	if u.Port() == "" {
+		target = net.JoinHostPort(u.Hostname(), "5432")
+	}
+	proxy := newProxy(t, target)
+	u.Host = proxy.addr
+	q := u.Query()
+	q.Set("sslmode", "disable")
+	u.RawQuery = q.Encode()
+	c := open(t, backend{name: "postgres(proxied)+none", store: u.String(), cache: "none", postgres: true})
+	ctx := context.Background()
+	must(c.CreateProject(ctx, lupa.NewProject{ID: "proj_hang", OrgID: "o", Name: "n"}))
+
+	proxy.frozen.Store(true)
+	dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = c.GetProject(dctx, "proj_hang")
+	elapsed := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, lupa.ErrTimeout) {
+		t.Fatalf("want a timeout, got %v", err)
+	}
+	if elapsed < 250*time.Millisecond || elapsed > 2*time.Second {
+		t.Fatalf("the call took %v for a 300 ms deadline", elapsed)
+	}
+	proxy.frozen.Store(false)
+	// The handle still works once the store answers again.
+	if _, err := c.GetProject(ctx, "proj_hang"); err != nil {
+		t.Fatalf("after the store came back: %v", err)
+	}
+}
