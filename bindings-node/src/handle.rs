@@ -112,8 +112,7 @@ pub struct ResolveOptions {
 }
 
 fn config_from(mut o: Fields) -> TypeResult<Config> {
-    let mut c = Config::default();
-    c.store = o.str("store")?;
+    let mut c = Config { store: o.str("store")?, ..Config::default() };
     if let Some(v) = o.opt_str("cache")? {
         c.cache = v;
     }
@@ -263,7 +262,10 @@ impl Lupa {
         self.call(
             env,
             move |l| async move { l.list_projects(limit, cursor.as_deref()).await },
-            |p| ProjectPage { items: p.items.into_iter().map(Project::from).collect(), next_cursor: nullable(p.next_cursor) },
+            |p| ProjectPage {
+                items: p.items.into_iter().map(Project::from).collect(),
+                next_cursor: nullable(p.next_cursor),
+            },
         )
     }
 
@@ -271,7 +273,11 @@ impl Lupa {
     #[napi(ts_args_type = "id: string", ts_return_type = "Promise<Change>")]
     pub fn delete_project<'e>(&self, env: &'e Env, id: Unknown) -> Result<Object<'e>> {
         let id = check!(env, args::string_arg(id, "id"));
-        self.call(env, move |l| async move { l.delete_project(&id).await }, |c| Change { cache_pending: c.cache_pending })
+        self.call(
+            env,
+            move |l| async move { l.delete_project(&id).await },
+            |c| Change { cache_pending: c.cache_pending },
+        )
     }
 
     // ----- deployments --------------------------------------------------
@@ -282,8 +288,13 @@ impl Lupa {
         let (project, id, snapshot, environment, created_at) = check!(
             env,
             args::object_arg(deployment, "deployment").and_then(|mut o| {
-                let parts =
-                    (o.str("project")?, o.opt_str("id")?, o.str("snapshot")?, o.opt_str("environment")?, o.opt_str("createdAt")?);
+                let parts = (
+                    o.str("project")?,
+                    o.opt_str("id")?,
+                    o.str("snapshot")?,
+                    o.opt_str("environment")?,
+                    o.opt_str("createdAt")?,
+                );
                 o.finish()?;
                 Ok(parts)
             })
@@ -328,7 +339,13 @@ impl Lupa {
         ts_args_type = "deployment: string, status: 'ready' | 'failed', message?: string | null",
         ts_return_type = "Promise<DeploymentChange>"
     )]
-    pub fn set_status<'e>(&self, env: &'e Env, deployment: Unknown, status: Unknown, message: Unknown) -> Result<Object<'e>> {
+    pub fn set_status<'e>(
+        &self,
+        env: &'e Env,
+        deployment: Unknown,
+        status: Unknown,
+        message: Unknown,
+    ) -> Result<Object<'e>> {
         let deployment = check!(env, args::string_arg(deployment, "deployment"));
         let status = check!(env, args::string_arg(status, "status"));
         let message = check!(env, args::opt_string_arg(message, "message"));
@@ -452,10 +469,7 @@ impl Lupa {
     /// deploymentId}` or to `{ok: false, status, body}` with the JSON body
     /// `{"error": {"code", "message"}}` to answer with; it rejects only for
     /// arguments of the wrong type.
-    #[napi(
-        ts_args_type = "request: HttpRequestOptions",
-        ts_return_type = "Promise<HttpResolution | HttpRejection>"
-    )]
+    #[napi(ts_args_type = "request: HttpRequestOptions", ts_return_type = "Promise<HttpResolution | HttpRejection>")]
     pub fn resolve_request<'e>(&self, env: &'e Env, request: Unknown) -> Result<Object<'e>> {
         let parsed = check!(env, http::parse(request));
         let lupa = self.current();
@@ -474,7 +488,11 @@ impl Lupa {
     /// pending (from any process); resolves to how many remain.
     #[napi(ts_return_type = "Promise<number>")]
     pub fn apply_pending_cache_updates<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
-        self.call(env, |l| async move { l.apply_pending_cache_updates().await }, |n| u32::try_from(n).unwrap_or(u32::MAX))
+        self.call(
+            env,
+            |l| async move { l.apply_pending_cache_updates().await },
+            |n| u32::try_from(n).unwrap_or(u32::MAX),
+        )
     }
 
     /// For tests: removes everything the store holds where that is cheap and

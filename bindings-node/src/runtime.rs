@@ -44,10 +44,9 @@ where
     RUNTIME.spawn(async move {
         let outcome = match AssertUnwindSafe(fut).catch_unwind().await {
             Ok(result) => result,
-            Err(_) => Err(lupa_core::Error::new(
-                lupa_core::ErrorCode::Internal,
-                "Internal error; details are in the logs",
-            )),
+            Err(_) => {
+                Err(lupa_core::Error::new(lupa_core::ErrorCode::Internal, "Internal error; details are in the logs"))
+            }
         };
         deferred.resolve(Box::new(move |env: Env| match outcome {
             Ok(value) => Ok(to_js(value)),
