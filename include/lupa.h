@@ -271,6 +271,11 @@ typedef uint32_t lupa_source;
  * (they then finish, or fail with `LUPA_CODE_HANDLE_CLOSED`). `lupa_free`
  * must be the last use of the pointer, after every other call on it has
  * returned.
+ *
+ * fork(): a child process must not use a handle opened before the fork
+ * (its connections and background work stayed with the parent); it opens
+ * its own, and the library starts a fresh runtime for it. The parent's
+ * handles keep working in the parent.
  */
 typedef struct lupa_handle lupa_handle;
 

@@ -23,6 +23,11 @@ pub const LUPA_DEFAULT_TIMEOUT_MS: u64 = 30_000;
 /// (they then finish, or fail with `LUPA_CODE_HANDLE_CLOSED`). `lupa_free`
 /// must be the last use of the pointer, after every other call on it has
 /// returned.
+///
+/// fork(): a child process must not use a handle opened before the fork
+/// (its connections and background work stayed with the parent); it opens
+/// its own, and the library starts a fresh runtime for it. The parent's
+/// handles keep working in the parent.
 pub struct lupa_handle {
     pub(crate) lupa: Lupa,
     closed: AtomicBool,
