@@ -118,3 +118,16 @@ test('ESM: named imports and a default import', () => {
   assertClean(r, 'esm')
   assert.strictEqual(r.stdout.trim(), 'esm0000001 test a1 15')
 })
+
+test('the ten-line example of the README runs', () => {
+  const readme = require('node:fs').readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8')
+  const block = readme.split('## Ten lines')[1].split('```js')[1].split('```')[0]
+  const source = block.replace(
+    "{ store: 'postgres://user@db/app', cache: 'redis://cache:6379' }",
+    "{ store: 'sqlite::memory:', cache: 'memory://' }",
+  )
+  assert.notStrictEqual(source, block, 'the example opens the store the test replaces')
+  const r = node(['--input-type=module', '-e', source])
+  assertClean(r, 'README example')
+  assert.strictEqual(r.stdout.trim(), 'def4567890')
+})
