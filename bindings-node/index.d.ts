@@ -121,7 +121,8 @@ export declare class Lupa {
    * The test hook for the shared cache: direct reads and writes by the
    * seed's key names (without this handle's key prefix), bypassing the
    * circuit breaker. Null when no cache is configured or the handle is
-   * closed.
+   * closed; its calls fail with `STORAGE_UNAVAILABLE` once the handle is
+   * closed (it holds no connection of its own).
    */
   cacheProbe(): CacheProbe | null
 }

@@ -175,9 +175,14 @@ impl Drop for Lupa {
     }
 }
 
+/// The core handle behind a JavaScript one, or the error of a closed handle.
+fn current(inner: &Mutex<Option<lupa_core::Lupa>>) -> lupa_core::Result<lupa_core::Lupa> {
+    inner.lock().ok().and_then(|l| l.clone()).ok_or_else(closed)
+}
+
 impl Lupa {
     fn current(&self) -> lupa_core::Result<lupa_core::Lupa> {
-        self.inner.lock().ok().and_then(|l| l.clone()).ok_or_else(closed)
+        current(&self.inner)
     }
 
     /// Runs `f` on the handle on the runtime; a closed handle fails.
@@ -505,11 +510,12 @@ impl Lupa {
     /// The test hook for the shared cache: direct reads and writes by the
     /// seed's key names (without this handle's key prefix), bypassing the
     /// circuit breaker. Null when no cache is configured or the handle is
-    /// closed.
+    /// closed; its calls fail with `STORAGE_UNAVAILABLE` once the handle is
+    /// closed (it holds no connection of its own).
     #[napi]
     pub fn cache_probe(&self) -> Option<CacheProbe> {
-        let lupa = self.current().ok()?;
-        Some(CacheProbe { probe: lupa.cache_probe()? })
+        self.current().ok()?.cache_probe()?;
+        Some(CacheProbe { inner: self.inner.clone() })
     }
 }
 
@@ -517,7 +523,14 @@ impl Lupa {
 /// for tests and tooling; see `Lupa.cacheProbe()`.
 #[napi]
 pub struct CacheProbe {
-    probe: lupa_core::CacheProbe,
+    inner: Arc<Mutex<Option<lupa_core::Lupa>>>,
+}
+
+impl CacheProbe {
+    /// The core probe of the handle, while it is open.
+    fn probe(&self) -> lupa_core::Result<lupa_core::CacheProbe> {
+        current(&self.inner)?.cache_probe().ok_or_else(closed)
+    }
 }
 
 #[napi]
@@ -526,8 +539,8 @@ impl CacheProbe {
     #[napi(ts_args_type = "key: string", ts_return_type = "Promise<string | null>")]
     pub fn get<'e>(&self, env: &'e Env, key: Unknown) -> Result<Object<'e>> {
         let key = check!(env, args::string_arg(key, "key"));
-        let probe = self.probe.clone();
-        promise(env, async move { probe.get(&key).await }, nullable)
+        let probe = self.probe();
+        promise(env, async move { probe?.get(&key).await }, nullable)
     }
 
     /// The remaining time to live of `key` in seconds (millisecond
@@ -535,8 +548,8 @@ impl CacheProbe {
     #[napi(ts_args_type = "key: string", ts_return_type = "Promise<number | null>")]
     pub fn ttl<'e>(&self, env: &'e Env, key: Unknown) -> Result<Object<'e>> {
         let key = check!(env, args::string_arg(key, "key"));
-        let probe = self.probe.clone();
-        promise(env, async move { probe.ttl(&key).await }, |t| match t {
+        let probe = self.probe();
+        promise(env, async move { probe?.ttl(&key).await }, |t| match t {
             Some(t) => Either::A(t.as_millis() as f64 / 1000.0),
             None => Either::B(Null),
         })
@@ -559,15 +572,15 @@ impl CacheProbe {
                 Err(m) => Err(m),
             }
         );
-        let probe = self.probe.clone();
-        promise(env, async move { probe.set(&key, &value, ttl).await }, |()| ())
+        let probe = self.probe();
+        promise(env, async move { probe?.set(&key, &value, ttl).await }, |()| ())
     }
 
     /// Deletes every library key behind the handle's key prefix (never
     /// anything else on a shared server).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn clear<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
-        let probe = self.probe.clone();
-        promise(env, async move { probe.clear().await }, |()| ())
+        let probe = self.probe();
+        promise(env, async move { probe?.clear().await }, |()| ())
     }
 }

@@ -91,6 +91,13 @@ test('a full lifecycle through the public API', async () => {
     assert.strictEqual(health.store.state, 'ok')
     assert.strictEqual(health.breaker, 'closed')
     assert.strictEqual(await lupa.applyPendingCacheUpdates(), 0)
+    const probe = lupa.cacheProbe()
+    await probe.set('project:x:exists', '{}', 5)
+    assert.strictEqual(await probe.get('project:x:exists'), '{}')
+    await lupa.close()
+    // The probe holds no connection of its own: it is closed with the handle.
+    await assert.rejects(probe.get('project:x:exists'), coded('STORAGE_UNAVAILABLE'))
+    assert.strictEqual(lupa.cacheProbe(), null)
   } finally {
     await lupa.close()
   }
