@@ -128,3 +128,22 @@ def test_closing_twice_is_harmless() -> None:
     lupa.close()
     with pytest.raises(lupa_core.ServiceUnavailableError, match="closed"):
         lupa.get_project("p1")
+
+
+def test_the_interpreter_exits_cleanly_right_after_async_calls() -> None:
+    """Results reach asyncio from the runtime's threads; exiting while one of
+    them is still inside Python must not abort the process."""
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, lupa_core\n"
+        "async def main():\n"
+        "    async with lupa_core.AsyncLupa() as l:\n"
+        "        await l.create_project('o', 'n', id='p1')\n"
+        "        await asyncio.gather(*(l.get_project('p1') for _ in range(20)))\n"
+        "asyncio.run(main())\n"
+    )
+    for _ in range(15):
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr[-2000:]
