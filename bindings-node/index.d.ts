@@ -334,7 +334,7 @@ export interface PageOptions {
   /** 1 to 1000 (default 100). */
   limit?: number
   /** The `nextCursor` of the previous page. */
-  cursor?: string
+  cursor?: string | null
 }
 
 /**
@@ -400,7 +400,7 @@ export interface Resolution {
 export interface ResolveOptions {
   project: string
   /** The `Deployment-Id` header; null, absent or empty means none. */
-  deploymentId?: string
+  deploymentId?: string | null
   /** Whether the route needs a deployment (default true). */
   requiresDeployment?: boolean
   apiKeyEnvironment?: 'live' | 'test'

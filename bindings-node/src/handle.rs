@@ -89,6 +89,7 @@ pub struct PageOptions {
     /// 1 to 1000 (default 100).
     pub limit: Option<u32>,
     /// The `nextCursor` of the previous page.
+    #[napi(ts_type = "string | null")]
     pub cursor: Option<String>,
 }
 
@@ -100,6 +101,7 @@ pub struct PageOptions {
 pub struct ResolveOptions {
     pub project: String,
     /// The `Deployment-Id` header; null, absent or empty means none.
+    #[napi(ts_type = "string | null")]
     pub deployment_id: Option<String>,
     /// Whether the route needs a deployment (default true).
     pub requires_deployment: Option<bool>,
