@@ -395,9 +395,9 @@ impl PyLupa {
     }
 
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
         block(py, ops::close(self.handle.clone()))?;
-        Ok(false)
+        Ok(())
     }
 }
 
@@ -471,14 +471,7 @@ impl PyAsyncLupa {
         py: Python<'py>,
         _exc: &Bound<'py, pyo3::types::PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let close = ops::close(self.handle.clone());
-        awaitable(
-            py,
-            Box::pin(async move {
-                close.await;
-                Out::Bool(false)
-            }),
-        )
+        awaitable(py, ops::close(self.handle.clone()))
     }
 
     /// The cache test hook, or None without a shared cache.
