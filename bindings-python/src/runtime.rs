@@ -80,11 +80,7 @@ pub fn close_gate(limit: Duration) {
 
 fn build() -> std::io::Result<Runtime> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .thread_name("lupa-core")
-        .enable_all()
-        .build()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(threads).thread_name("lupa-core").enable_all().build()
 }
 
 /// The runtime of this process, built on first use (again in a forked
@@ -100,9 +96,10 @@ pub fn runtime() -> Result<&'static Runtime, Error> {
             }
             // An inherited runtime (another pid) is never dropped: it stays
             // leaked, as it already is by being `'static`.
-            let rt: &'static Runtime = Box::leak(Box::new(build().map_err(|e| {
-                Error::new(ErrorCode::Internal, format!("could not start the tokio runtime: {e}"))
-            })?));
+            let rt: &'static Runtime =
+                Box::leak(Box::new(build().map_err(|e| {
+                    Error::new(ErrorCode::Internal, format!("could not start the tokio runtime: {e}"))
+                })?));
             *current = Some((pid, rt));
             Ok(rt)
         }
