@@ -50,7 +50,7 @@ where
         };
         deferred.resolve(Box::new(move |env: Env| match outcome {
             Ok(value) => Ok(to_js(value)),
-            Err(e) => Err(errors::rejection(&env, &e)),
+            Err(e) => Err(errors::lupa_error(&env, &e)),
         }));
     });
     Ok(promise)
