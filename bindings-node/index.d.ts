@@ -121,7 +121,8 @@ export declare class Lupa {
    * The test hook for the shared cache: direct reads and writes by the
    * seed's key names (without this handle's key prefix), bypassing the
    * circuit breaker. Null when no cache is configured or the handle is
-   * closed.
+   * closed; its calls fail with `STORAGE_UNAVAILABLE` once the handle is
+   * closed (it holds no connection of its own).
    */
   cacheProbe(): CacheProbe | null
 }
@@ -333,7 +334,7 @@ export interface PageOptions {
   /** 1 to 1000 (default 100). */
   limit?: number
   /** The `nextCursor` of the previous page. */
-  cursor?: string
+  cursor?: string | null
 }
 
 /**
@@ -399,7 +400,7 @@ export interface Resolution {
 export interface ResolveOptions {
   project: string
   /** The `Deployment-Id` header; null, absent or empty means none. */
-  deploymentId?: string
+  deploymentId?: string | null
   /** Whether the route needs a deployment (default true). */
   requiresDeployment?: boolean
   apiKeyEnvironment?: 'live' | 'test'

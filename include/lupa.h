@@ -24,6 +24,10 @@
  *    out. A call from a thread that runs an async runtime fails with
  *    LUPA_CODE_REENTRANT_CALL.
  *  - No panic crosses the boundary: it becomes LUPA_CODE_INTERNAL.
+ *  - Safety contract (the caller's side): every pointer argument is NULL or
+ *    points to valid memory of its type for the duration of the call, and a
+ *    handle is not used after lupa_free. Anything else is undefined
+ *    behaviour, as in any C API.
  */
 
 #ifndef LUPA_H
@@ -267,6 +271,11 @@ typedef uint32_t lupa_source;
  * (they then finish, or fail with `LUPA_CODE_HANDLE_CLOSED`). `lupa_free`
  * must be the last use of the pointer, after every other call on it has
  * returned.
+ *
+ * fork(): a child process must not use a handle opened before the fork
+ * (its connections and background work stayed with the parent); it opens
+ * its own, and the library starts a fresh runtime for it. The parent's
+ * handles keep working in the parent.
  */
 typedef struct lupa_handle lupa_handle;
 
@@ -454,8 +463,8 @@ lupa_code lupa_open(const char *store_url,
 
 /**
  * Closes a handle: stops its background work and releases its store
- * connections. Calls in flight on other threads end (with their result or
- * `LUPA_CODE_HANDLE_CLOSED`); later calls fail with
+ * connections. Calls in flight on other threads end promptly, with their
+ * result or `LUPA_CODE_HANDLE_CLOSED`; later calls fail with
  * `LUPA_CODE_HANDLE_CLOSED`. Closing twice is harmless. The memory stays
  * valid until `lupa_free`.
  *

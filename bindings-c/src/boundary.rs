@@ -4,7 +4,8 @@
 use std::ffi::{CStr, CString, c_char};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::OnceLock;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::Duration;
 
 use crate::error_c::{Failure, lupa_code, lupa_error, write_error};
@@ -33,20 +34,42 @@ pub(crate) fn guard_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
 
 /// The runtime every call blocks on: created on first use, shared by every
 /// handle, never shut down (its threads end with the process).
+///
+/// A runtime's threads do not survive `fork()`: a child process gets a
+/// runtime of its own on its first call (the parent's, unusable there, is
+/// left alone, never dropped). Handles opened before the fork belong to the
+/// parent; the child opens its own.
 fn runtime() -> Result<&'static tokio::runtime::Runtime, Failure> {
-    static RUNTIME: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
-                .thread_name("lupa-worker")
-                .enable_all()
-                .build()
-                .ok()
-        })
-        .as_ref()
-        .ok_or_else(|| Failure::internal("the library could not start its runtime"))
+    /// A runtime and the process that started it.
+    struct Owned {
+        pid: u32,
+        rt: tokio::runtime::Runtime,
+    }
+    static CURRENT: AtomicPtr<Owned> = AtomicPtr::new(std::ptr::null_mut());
+    static START: Mutex<()> = Mutex::new(());
+    let pid = std::process::id();
+    let mine = || {
+        // SAFETY: every pointer stored in CURRENT comes from Box::leak and
+        // is never freed.
+        unsafe { CURRENT.load(Ordering::Acquire).as_ref() }.filter(|o| o.pid == pid).map(|o| &o.rt)
+    };
+    if let Some(rt) = mine() {
+        return Ok(rt);
+    }
+    let _starting = START.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(rt) = mine() {
+        return Ok(rt);
+    }
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("lupa-worker")
+        .enable_all()
+        .build()
+        .map_err(|_| Failure::internal("the library could not start its runtime"))?;
+    let owned: &'static Owned = Box::leak(Box::new(Owned { pid, rt }));
+    CURRENT.store(std::ptr::from_ref(owned).cast_mut(), Ordering::Release);
+    Ok(&owned.rt)
 }
 
 /// Blocks the calling thread on `fut`, within `timeout`. A call from a
@@ -116,7 +139,8 @@ pub(crate) fn give_string(s: String) -> Result<*mut c_char, Failure> {
 
 /// Serialises a result for the caller.
 pub(crate) fn give_json(value: &impl serde::Serialize) -> Result<*mut c_char, Failure> {
-    let text = serde_json::to_string(value).map_err(|e| Failure::internal(format!("could not encode the result: {e}")))?;
+    let text =
+        serde_json::to_string(value).map_err(|e| Failure::internal(format!("could not encode the result: {e}")))?;
     give_string(text)
 }
 

@@ -23,6 +23,11 @@ pub const LUPA_DEFAULT_TIMEOUT_MS: u64 = 30_000;
 /// (they then finish, or fail with `LUPA_CODE_HANDLE_CLOSED`). `lupa_free`
 /// must be the last use of the pointer, after every other call on it has
 /// returned.
+///
+/// fork(): a child process must not use a handle opened before the fork
+/// (its connections and background work stayed with the parent); it opens
+/// its own, and the library starts a fresh runtime for it. The parent's
+/// handles keep working in the parent.
 pub struct lupa_handle {
     pub(crate) lupa: Lupa,
     closed: AtomicBool,
@@ -37,23 +42,38 @@ fn closed_error() -> Failure {
 impl lupa_handle {
     /// Runs a core call on the library's runtime, within the call's timeout,
     /// ending early when the handle is closed meanwhile.
-    pub(crate) fn call<T>(&self, timeout_ms: u64, fut: impl Future<Output = lupa_core::Result<T>>) -> Result<T, Failure> {
+    pub(crate) fn call<T>(
+        &self,
+        timeout_ms: u64,
+        fut: impl Future<Output = lupa_core::Result<T>>,
+    ) -> Result<T, Failure> {
         self.call_raw(timeout_ms, async { fut.await.map_err(Failure::from) })
     }
 
     /// As `call`, for futures that already give a `Failure`.
-    pub(crate) fn call_raw<T>(&self, timeout_ms: u64, fut: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+    pub(crate) fn call_raw<T>(
+        &self,
+        timeout_ms: u64,
+        fut: impl Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
         let mut closing = self.close_signal.subscribe();
         if self.closed.load(Ordering::Acquire) {
             return Err(closed_error());
         }
-        block_on(timeout(timeout_ms, self.call_timeout), async move {
+        let r = block_on(timeout(timeout_ms, self.call_timeout), async move {
             tokio::select! {
                 biased;
                 _ = closing.wait_for(|closed| *closed) => Err(closed_error()),
                 r = fut => r,
             }
-        })
+        });
+        match r {
+            // The store refused because the handle was closed meanwhile: say so.
+            Err(f) if f.code == lupa_code::StorageUnavailable && self.closed.load(Ordering::Acquire) => {
+                Err(closed_error())
+            }
+            r => r,
+        }
     }
 
     fn close(&self) {
@@ -75,13 +95,17 @@ impl lupa_handle {
     }
 }
 
-/// Borrows the handle behind a pointer.
+/// Borrows the handle behind a pointer; a closed one is `HANDLE_CLOSED`.
 ///
 /// # Safety
 /// `h` is NULL or a pointer from `lupa_open` not yet given to `lupa_free`.
 pub(crate) unsafe fn handle<'a>(h: *const lupa_handle) -> Result<&'a lupa_handle, Failure> {
     // SAFETY: forwarded contract.
-    unsafe { h.as_ref() }.ok_or_else(|| Failure::null("handle"))
+    let h = unsafe { h.as_ref() }.ok_or_else(|| Failure::null("handle"))?;
+    if h.closed.load(Ordering::Acquire) {
+        return Err(closed_error());
+    }
+    Ok(h)
 }
 
 #[derive(Deserialize, Default)]
@@ -136,12 +160,12 @@ pub unsafe extern "C" fn lupa_open(
         // SAFETY: out is non-NULL and writable (contract).
         unsafe { out.write(std::ptr::null_mut()) };
         // SAFETY: the string arguments are NULL or NUL-terminated (contract).
-        let (store, cache, options) =
-            unsafe { (arg(store_url, "store_url")?, arg(cache_url, "cache_url")?, opt_arg(options_json, "options_json")?) };
+        let (store, cache, options) = unsafe {
+            (arg(store_url, "store_url")?, arg(cache_url, "cache_url")?, opt_arg(options_json, "options_json")?)
+        };
         let options: OpenOptions = match options {
             None => OpenOptions::default(),
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| Failure::invalid(format!("options_json: {e}")))?,
+            Some(text) => serde_json::from_str(text).map_err(|e| Failure::invalid(format!("options_json: {e}")))?,
         };
         let mut config = Config::new(store, cache);
         let ms = Duration::from_millis;
@@ -173,7 +197,7 @@ pub unsafe extern "C" fn lupa_open(
         if call_timeout.is_zero() {
             return Err(Failure::invalid("call_timeout_ms must be more than zero"));
         }
-        
+
         let lupa = block_on(timeout(timeout_ms, ms(LUPA_DEFAULT_TIMEOUT_MS)), async {
             Lupa::open(config).await.map_err(Failure::from)
         })?;
@@ -186,8 +210,8 @@ pub unsafe extern "C" fn lupa_open(
 }
 
 /// Closes a handle: stops its background work and releases its store
-/// connections. Calls in flight on other threads end (with their result or
-/// `LUPA_CODE_HANDLE_CLOSED`); later calls fail with
+/// connections. Calls in flight on other threads end promptly, with their
+/// result or `LUPA_CODE_HANDLE_CLOSED`; later calls fail with
 /// `LUPA_CODE_HANDLE_CLOSED`. Closing twice is harmless. The memory stays
 /// valid until `lupa_free`.
 ///
@@ -196,7 +220,12 @@ pub unsafe extern "C" fn lupa_open(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lupa_close(handle: *mut lupa_handle) -> lupa_code {
     // SAFETY: handle is NULL or live (contract).
-    guard(std::ptr::null_mut(), || unsafe { self::handle(handle) }.map(lupa_handle::close))
+    guard(std::ptr::null_mut(), || {
+        // SAFETY: handle is NULL or live (contract).
+        let h = unsafe { handle.as_ref() }.ok_or_else(|| Failure::null("handle"))?;
+        h.close();
+        Ok(())
+    })
 }
 
 /// Closes the handle (when still open) and releases it. NULL is harmless.

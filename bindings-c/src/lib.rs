@@ -20,6 +20,11 @@
 //!   default, option `call_timeout_ms`).
 //! - No panic crosses the boundary: it becomes `LUPA_CODE_INTERNAL`.
 #![allow(non_camel_case_types)]
+// The safety contract of every export is the same and is stated once, at
+// the top of lupa.h: pointers are NULL or valid for the call, strings are
+// NUL-terminated, a handle is not used after lupa_free. A `# Safety` section
+// per function would repeat it thirty times in the header.
+#![allow(clippy::missing_safety_doc)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod boundary;
@@ -65,10 +70,7 @@ pub extern "C" fn lupa_code_name(code: u32) -> *const c_char {
     static NAMES: std::sync::OnceLock<Vec<(u32, CString)>> = std::sync::OnceLock::new();
     guard_value(c"INTERNAL".as_ptr(), || {
         let names = NAMES.get_or_init(|| {
-            lupa_code::ALL
-                .iter()
-                .map(|c| (*c as u32, CString::new(c.name()).unwrap_or_default()))
-                .collect()
+            lupa_code::ALL.iter().map(|c| (*c as u32, CString::new(c.name()).unwrap_or_default())).collect()
         });
         names.iter().find(|(n, _)| *n == code).map_or(c"UNKNOWN".as_ptr(), |(_, name)| name.as_ptr())
     })
@@ -155,6 +157,15 @@ mod tests {
         assert_eq!(LUPA_VERSION_PATCH.to_string(), env!("CARGO_PKG_VERSION_PATCH"));
         let v = unsafe { std::ffi::CStr::from_ptr(lupa_version()) };
         assert_eq!(v.to_str().unwrap(), LUPA_VERSION);
+    }
+
+    #[test]
+    fn the_committed_header_names_this_version() {
+        let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../include/lupa.h")).unwrap();
+        assert!(header.contains(&format!("#define LUPA_VERSION \"{}\"", env!("CARGO_PKG_VERSION"))));
+        assert!(header.contains(&format!("#define LUPA_VERSION_MAJOR {LUPA_VERSION_MAJOR}\n")));
+        assert!(header.contains(&format!("#define LUPA_VERSION_MINOR {LUPA_VERSION_MINOR}\n")));
+        assert!(header.contains(&format!("#define LUPA_VERSION_PATCH {LUPA_VERSION_PATCH}\n")));
     }
 
     #[test]

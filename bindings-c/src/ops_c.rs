@@ -104,10 +104,7 @@ pub struct lupa_api_key_info {
 }
 
 /// Writes a JSON result into `out` after checking it.
-fn json_out(
-    out: *mut *mut c_char,
-    f: impl FnOnce() -> Result<*mut c_char, Failure>,
-) -> Result<(), Failure> {
+fn json_out(out: *mut *mut c_char, f: impl FnOnce() -> Result<*mut c_char, Failure>) -> Result<(), Failure> {
     if out.is_null() {
         return Err(Failure::null("out_json"));
     }
@@ -149,9 +146,8 @@ pub unsafe extern "C" fn lupa_create_project(
     guard(err, || {
         json_out(out_json, || {
             // SAFETY: every pointer is NULL or valid for the call (contract).
-            let (h, id, org_id, name) = unsafe {
-                (self::handle(handle)?, opt_arg(id, "id")?, arg(org_id, "org_id")?, arg(name, "name")?)
-            };
+            let (h, id, org_id, name) =
+                unsafe { (self::handle(handle)?, opt_arg(id, "id")?, arg(org_id, "org_id")?, arg(name, "name")?) };
             let new = NewProject { id: id.map(str::to_owned), org_id: org_id.to_owned(), name: name.to_owned() };
             give_json(&h.call(timeout_ms, h.lupa.create_project(new))?)
         })
@@ -515,7 +511,13 @@ pub unsafe extern "C" fn lupa_resolve(
         }
         // The struct is written whole: the caller's memory may hold anything.
         // SAFETY: out is non-NULL and writable (contract).
-        unsafe { out.write(lupa_resolution { has_deployment: false, deployment_id: [0; LUPA_ID_BUFFER_LEN], source: lupa_source::None }) };
+        unsafe {
+            out.write(lupa_resolution {
+                has_deployment: false,
+                deployment_id: [0; LUPA_ID_BUFFER_LEN],
+                source: lupa_source::None,
+            })
+        };
         // SAFETY: handle and request are NULL or valid for the call (contract).
         let (h, r) = unsafe { (self::handle(handle)?, request.as_ref().ok_or_else(|| Failure::null("request"))?) };
         // SAFETY: the strings of the request are NULL or NUL-terminated.
@@ -536,7 +538,11 @@ pub unsafe extern "C" fn lupa_resolve(
             caller,
         };
         let resolution = h.call(timeout_ms, h.lupa.resolve(&request))?;
-        let mut answer = lupa_resolution { has_deployment: false, deployment_id: [0; LUPA_ID_BUFFER_LEN], source: lupa_source::None };
+        let mut answer = lupa_resolution {
+            has_deployment: false,
+            deployment_id: [0; LUPA_ID_BUFFER_LEN],
+            source: lupa_source::None,
+        };
         if let Some(d) = resolution.deployment {
             let bytes = d.as_str().as_bytes();
             if bytes.len() >= LUPA_ID_BUFFER_LEN {
@@ -575,7 +581,8 @@ pub unsafe extern "C" fn lupa_parse_api_key(
         if out.is_null() {
             return Err(Failure::null("out"));
         }
-        let unknown = lupa_api_key_info { key_type: lupa_key_type::Unknown, environment: lupa_key_environment::Unknown };
+        let unknown =
+            lupa_api_key_info { key_type: lupa_key_type::Unknown, environment: lupa_key_environment::Unknown };
         // SAFETY: out is non-NULL and writable (contract); written whole.
         unsafe { out.write(unknown) };
         // SAFETY: key is NULL or NUL-terminated (contract).

@@ -327,7 +327,8 @@ fn run_step(h: &Handle, step: &Value) -> Result<(), String> {
             let project = cs(&args.str("project")?);
             let id = cs(&args.str("deployment")?);
             args.finish()?;
-            let r = call_json(|out, err| unsafe { lupa_delete_deployment(h, project.as_ptr(), id.as_ptr(), 0, out, err) });
+            let r =
+                call_json(|out, err| unsafe { lupa_delete_deployment(h, project.as_ptr(), id.as_ptr(), 0, out, err) });
             (r.map(|_| json!({})), &[])
         }
         "resolve" => {
@@ -352,7 +353,11 @@ fn run_step(h: &Handle, step: &Value) -> Result<(), String> {
                 internal,
                 target_environment: opt_ptr(&target),
             };
-            let mut out = lupa_resolution { has_deployment: true, deployment_id: [1; LUPA_ID_BUFFER_LEN], source: lupa_source::Cache };
+            let mut out = lupa_resolution {
+                has_deployment: true,
+                deployment_id: [1; LUPA_ID_BUFFER_LEN],
+                source: lupa_source::Cache,
+            };
             let r = call_unit(|err| unsafe { lupa_resolve(h, &request, 0, &mut out, err) }).map(|()| {
                 let id = unsafe { CStr::from_ptr(out.deployment_id.as_ptr()) }.to_str().expect("ASCII id").to_owned();
                 assert_eq!(out.has_deployment, !id.is_empty());
@@ -386,9 +391,8 @@ fn run_step(h: &Handle, step: &Value) -> Result<(), String> {
         "get_deployment" => {
             let id = cs(&args.str("deployment")?);
             args.finish()?;
-            let r = call_json(|out, err| unsafe { lupa_get_deployment(h, id.as_ptr(), 0, out, err) }).map(|d| {
-                json!({ "project": d["project_id"], "environment": d["environment"], "status": d["status"] })
-            });
+            let r = call_json(|out, err| unsafe { lupa_get_deployment(h, id.as_ptr(), 0, out, err) })
+                .map(|d| json!({ "project": d["project_id"], "environment": d["environment"], "status": d["status"] }));
             (r, &["project", "environment", "status"])
         }
         "list_deployments" => {
@@ -487,7 +491,8 @@ fn cache_step(h: *mut lupa_handle, op: &str, mut args: Args, expect: Option<Map<
             let key_s = args.str("key")?;
             let key = cs(&key_s);
             args.finish()?;
-            let got = call_string(|out, err| unsafe { lupa_cache_get(h, key.as_ptr(), 0, out, err) }).map_err(failed)?;
+            let got =
+                call_string(|out, err| unsafe { lupa_cache_get(h, key.as_ptr(), 0, out, err) }).map_err(failed)?;
             let got_json = got.as_ref().map_or(Value::Null, |s| Value::String(s.clone()));
             if let Some(want) = expect.get("value")
                 && want != &got_json

@@ -58,13 +58,16 @@ fn to_json_depth(v: &Unknown, path: &str, depth: u32) -> TypeResult<Option<Value
             if v.is_date().map_err(|e| napi_err(e, path))? {
                 let date = unsafe { v.cast::<JsDate>() }.map_err(|e| napi_err(e, path))?;
                 let millis = date.value_of().map_err(|e| napi_err(e, path))?;
-                return date_text(millis).map(|s| Some(Value::String(s))).ok_or_else(|| format!("{path} is an invalid Date"));
+                return date_text(millis)
+                    .map(|s| Some(Value::String(s)))
+                    .ok_or_else(|| format!("{path} is an invalid Date"));
             }
             if v.is_array().map_err(|e| napi_err(e, path))? {
                 let array = unsafe { v.cast::<Array>() }.map_err(|e| napi_err(e, path))?;
                 let mut items = Vec::with_capacity(array.len() as usize);
                 for i in 0..array.len() {
-                    let item: Unknown = array.get(i).map_err(|e| napi_err(e, path))?.unwrap_or_else(|| unreachable_undefined(v));
+                    let item: Unknown =
+                        array.get(i).map_err(|e| napi_err(e, path))?.unwrap_or_else(|| unreachable_undefined(v));
                     items.push(to_json_depth(&item, &format!("{path}[{i}]"), depth + 1)?.unwrap_or(Value::Null));
                 }
                 Value::Array(items)
@@ -195,7 +198,9 @@ impl Fields {
             Some(Value::Number(n)) => n
                 .as_u64()
                 .and_then(|n| u32::try_from(n).ok())
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u32::MAX as f64).map(|f| f as u32))
+                .or_else(|| {
+                    n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u32::MAX as f64).map(|f| f as u32)
+                })
                 .map(Some)
                 .ok_or_else(|| format!("{} must be a whole number from 0 to {}", self.path(field), u32::MAX)),
             Some(other) => Err(format!("{} must be a number, not {}", self.path(field), json_type(&other))),

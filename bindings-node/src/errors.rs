@@ -22,23 +22,15 @@ fn wrap(env: &Env, raw: Result<sys::napi_value>) -> Error {
     }
 }
 
-/// The rejection of a Promise for a core error (on the JavaScript thread).
-pub fn rejection(env: &Env, e: &lupa_core::Error) -> Error {
+/// A core error as a JavaScript `Error` (on the JavaScript thread), to
+/// reject a Promise with or for a synchronous function to throw.
+pub fn lupa_error(env: &Env, e: &lupa_core::Error) -> Error {
     wrap(env, build(env, e))
 }
 
-/// The same error, for a synchronous function to throw.
-pub fn throwable(env: &Env, e: &lupa_core::Error) -> Error {
-    rejection(env, e)
-}
-
-/// A `TypeError` with `code` [`TYPE_ERROR_CODE`].
+/// A `TypeError` with `code` [`TYPE_ERROR_CODE`], to reject a Promise with
+/// or for a synchronous function to throw.
 pub fn type_error(env: &Env, message: &str) -> Error {
     let raw = unsafe { JsTypeError::from(Error::new(TYPE_ERROR_CODE, message)).into_value(env.raw()) };
     wrap(env, Ok(raw))
-}
-
-/// The same TypeError, for a synchronous function to throw.
-pub fn throwable_type_error(env: &Env, message: &str) -> Error {
-    type_error(env, message)
 }

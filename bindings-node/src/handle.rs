@@ -89,6 +89,7 @@ pub struct PageOptions {
     /// 1 to 1000 (default 100).
     pub limit: Option<u32>,
     /// The `nextCursor` of the previous page.
+    #[napi(ts_type = "string | null")]
     pub cursor: Option<String>,
 }
 
@@ -100,6 +101,7 @@ pub struct PageOptions {
 pub struct ResolveOptions {
     pub project: String,
     /// The `Deployment-Id` header; null, absent or empty means none.
+    #[napi(ts_type = "string | null")]
     pub deployment_id: Option<String>,
     /// Whether the route needs a deployment (default true).
     pub requires_deployment: Option<bool>,
@@ -112,8 +114,7 @@ pub struct ResolveOptions {
 }
 
 fn config_from(mut o: Fields) -> TypeResult<Config> {
-    let mut c = Config::default();
-    c.store = o.str("store")?;
+    let mut c = Config { store: o.str("store")?, ..Config::default() };
     if let Some(v) = o.opt_str("cache")? {
         c.cache = v;
     }
@@ -176,9 +177,14 @@ impl Drop for Lupa {
     }
 }
 
+/// The core handle behind a JavaScript one, or the error of a closed handle.
+fn current(inner: &Mutex<Option<lupa_core::Lupa>>) -> lupa_core::Result<lupa_core::Lupa> {
+    inner.lock().ok().and_then(|l| l.clone()).ok_or_else(closed)
+}
+
 impl Lupa {
     fn current(&self) -> lupa_core::Result<lupa_core::Lupa> {
-        self.inner.lock().ok().and_then(|l| l.clone()).ok_or_else(closed)
+        current(&self.inner)
     }
 
     /// Runs `f` on the handle on the runtime; a closed handle fails.
@@ -263,7 +269,10 @@ impl Lupa {
         self.call(
             env,
             move |l| async move { l.list_projects(limit, cursor.as_deref()).await },
-            |p| ProjectPage { items: p.items.into_iter().map(Project::from).collect(), next_cursor: nullable(p.next_cursor) },
+            |p| ProjectPage {
+                items: p.items.into_iter().map(Project::from).collect(),
+                next_cursor: nullable(p.next_cursor),
+            },
         )
     }
 
@@ -271,7 +280,11 @@ impl Lupa {
     #[napi(ts_args_type = "id: string", ts_return_type = "Promise<Change>")]
     pub fn delete_project<'e>(&self, env: &'e Env, id: Unknown) -> Result<Object<'e>> {
         let id = check!(env, args::string_arg(id, "id"));
-        self.call(env, move |l| async move { l.delete_project(&id).await }, |c| Change { cache_pending: c.cache_pending })
+        self.call(
+            env,
+            move |l| async move { l.delete_project(&id).await },
+            |c| Change { cache_pending: c.cache_pending },
+        )
     }
 
     // ----- deployments --------------------------------------------------
@@ -282,8 +295,13 @@ impl Lupa {
         let (project, id, snapshot, environment, created_at) = check!(
             env,
             args::object_arg(deployment, "deployment").and_then(|mut o| {
-                let parts =
-                    (o.str("project")?, o.opt_str("id")?, o.str("snapshot")?, o.opt_str("environment")?, o.opt_str("createdAt")?);
+                let parts = (
+                    o.str("project")?,
+                    o.opt_str("id")?,
+                    o.str("snapshot")?,
+                    o.opt_str("environment")?,
+                    o.opt_str("createdAt")?,
+                );
                 o.finish()?;
                 Ok(parts)
             })
@@ -328,7 +346,13 @@ impl Lupa {
         ts_args_type = "deployment: string, status: 'ready' | 'failed', message?: string | null",
         ts_return_type = "Promise<DeploymentChange>"
     )]
-    pub fn set_status<'e>(&self, env: &'e Env, deployment: Unknown, status: Unknown, message: Unknown) -> Result<Object<'e>> {
+    pub fn set_status<'e>(
+        &self,
+        env: &'e Env,
+        deployment: Unknown,
+        status: Unknown,
+        message: Unknown,
+    ) -> Result<Object<'e>> {
         let deployment = check!(env, args::string_arg(deployment, "deployment"));
         let status = check!(env, args::string_arg(status, "status"));
         let message = check!(env, args::opt_string_arg(message, "message"));
@@ -452,10 +476,7 @@ impl Lupa {
     /// deploymentId}` or to `{ok: false, status, body}` with the JSON body
     /// `{"error": {"code", "message"}}` to answer with; it rejects only for
     /// arguments of the wrong type.
-    #[napi(
-        ts_args_type = "request: HttpRequestOptions",
-        ts_return_type = "Promise<HttpResolution | HttpRejection>"
-    )]
+    #[napi(ts_args_type = "request: HttpRequestOptions", ts_return_type = "Promise<HttpResolution | HttpRejection>")]
     pub fn resolve_request<'e>(&self, env: &'e Env, request: Unknown) -> Result<Object<'e>> {
         let parsed = check!(env, http::parse(request));
         let lupa = self.current();
@@ -474,7 +495,11 @@ impl Lupa {
     /// pending (from any process); resolves to how many remain.
     #[napi(ts_return_type = "Promise<number>")]
     pub fn apply_pending_cache_updates<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
-        self.call(env, |l| async move { l.apply_pending_cache_updates().await }, |n| u32::try_from(n).unwrap_or(u32::MAX))
+        self.call(
+            env,
+            |l| async move { l.apply_pending_cache_updates().await },
+            |n| u32::try_from(n).unwrap_or(u32::MAX),
+        )
     }
 
     /// For tests: removes everything the store holds where that is cheap and
@@ -487,11 +512,12 @@ impl Lupa {
     /// The test hook for the shared cache: direct reads and writes by the
     /// seed's key names (without this handle's key prefix), bypassing the
     /// circuit breaker. Null when no cache is configured or the handle is
-    /// closed.
+    /// closed; its calls fail with `STORAGE_UNAVAILABLE` once the handle is
+    /// closed (it holds no connection of its own).
     #[napi]
     pub fn cache_probe(&self) -> Option<CacheProbe> {
-        let lupa = self.current().ok()?;
-        Some(CacheProbe { probe: lupa.cache_probe()? })
+        self.current().ok()?.cache_probe()?;
+        Some(CacheProbe { inner: self.inner.clone() })
     }
 }
 
@@ -499,7 +525,14 @@ impl Lupa {
 /// for tests and tooling; see `Lupa.cacheProbe()`.
 #[napi]
 pub struct CacheProbe {
-    probe: lupa_core::CacheProbe,
+    inner: Arc<Mutex<Option<lupa_core::Lupa>>>,
+}
+
+impl CacheProbe {
+    /// The core probe of the handle, while it is open.
+    fn probe(&self) -> lupa_core::Result<lupa_core::CacheProbe> {
+        current(&self.inner)?.cache_probe().ok_or_else(closed)
+    }
 }
 
 #[napi]
@@ -508,8 +541,8 @@ impl CacheProbe {
     #[napi(ts_args_type = "key: string", ts_return_type = "Promise<string | null>")]
     pub fn get<'e>(&self, env: &'e Env, key: Unknown) -> Result<Object<'e>> {
         let key = check!(env, args::string_arg(key, "key"));
-        let probe = self.probe.clone();
-        promise(env, async move { probe.get(&key).await }, nullable)
+        let probe = self.probe();
+        promise(env, async move { probe?.get(&key).await }, nullable)
     }
 
     /// The remaining time to live of `key` in seconds (millisecond
@@ -517,8 +550,8 @@ impl CacheProbe {
     #[napi(ts_args_type = "key: string", ts_return_type = "Promise<number | null>")]
     pub fn ttl<'e>(&self, env: &'e Env, key: Unknown) -> Result<Object<'e>> {
         let key = check!(env, args::string_arg(key, "key"));
-        let probe = self.probe.clone();
-        promise(env, async move { probe.ttl(&key).await }, |t| match t {
+        let probe = self.probe();
+        promise(env, async move { probe?.ttl(&key).await }, |t| match t {
             Some(t) => Either::A(t.as_millis() as f64 / 1000.0),
             None => Either::B(Null),
         })
@@ -541,15 +574,15 @@ impl CacheProbe {
                 Err(m) => Err(m),
             }
         );
-        let probe = self.probe.clone();
-        promise(env, async move { probe.set(&key, &value, ttl).await }, |()| ())
+        let probe = self.probe();
+        promise(env, async move { probe?.set(&key, &value, ttl).await }, |()| ())
     }
 
     /// Deletes every library key behind the handle's key prefix (never
     /// anything else on a shared server).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn clear<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
-        let probe = self.probe.clone();
-        promise(env, async move { probe.clear().await }, |()| ())
+        let probe = self.probe();
+        promise(env, async move { probe?.clear().await }, |()| ())
     }
 }

@@ -138,9 +138,10 @@ pub fn parse(request: Unknown) -> TypeResult<Parsed> {
     let requires_deployment = o.opt_bool("requiresDeployment")?.unwrap_or(true);
     o.finish()?;
     let headers = headers.ok_or("request.headers is required")?;
-    let [authorization, deployment_id, host]: [Option<String>; 3] = read_headers(headers, &["authorization", "deployment-id", "host"])?
-        .try_into()
-        .map_err(|_| "headers could not be read".to_string())?;
+    let [authorization, deployment_id, host]: [Option<String>; 3] =
+        read_headers(headers, &["authorization", "deployment-id", "host"])?
+            .try_into()
+            .map_err(|_| "headers could not be read".to_string())?;
     let project = match (project_id, root_domain) {
         (Some(id), None) => ProjectFrom::Id(id),
         (None, Some(root_domain)) => ProjectFrom::Host { host, root_domain },
@@ -155,7 +156,8 @@ pub type Outcome = std::result::Result<(String, Option<String>), lupa_core::Erro
 pub async fn resolve(lupa: lupa_core::Result<lupa_core::Lupa>, p: Parsed) -> Outcome {
     let project = match p.project {
         ProjectFrom::Id(id) => id,
-        ProjectFrom::Host { host, root_domain } => match project_from_host(host.as_deref().unwrap_or(""), &root_domain) {
+        ProjectFrom::Host { host, root_domain } => match project_from_host(host.as_deref().unwrap_or(""), &root_domain)
+        {
             Ok(id) => id.to_string(),
             Err(e) => {
                 // A malformed key wins over any other error (semantics.md),

@@ -41,8 +41,8 @@ pub struct ApiKeyInfo {
 /// that is not a string.
 #[napi(ts_args_type = "key: string")]
 pub fn parse_api_key(env: &Env, key: Unknown) -> Result<ApiKeyInfo> {
-    let key = args::string_arg(key, "key").map_err(|m| errors::throwable_type_error(env, &m))?;
-    let info = lupa_core::parse_api_key(&key).map_err(|e| errors::throwable(env, &e))?;
+    let key = args::string_arg(key, "key").map_err(|m| errors::type_error(env, &m))?;
+    let info = lupa_core::parse_api_key(&key).map_err(|e| errors::lupa_error(env, &e))?;
     Ok(ApiKeyInfo { key_type: info.key_type.as_str().into(), environment: info.environment.as_str().into() })
 }
 
@@ -52,9 +52,9 @@ pub fn parse_api_key(env: &Env, key: Unknown) -> Result<ApiKeyInfo> {
 /// `code` `INVALID_ARGUMENT` when the host has no project subdomain.
 #[napi(ts_args_type = "host: string, rootDomain: string")]
 pub fn project_from_host(env: &Env, host: Unknown, root_domain: Unknown) -> Result<String> {
-    let host = args::string_arg(host, "host").map_err(|m| errors::throwable_type_error(env, &m))?;
-    let root = args::string_arg(root_domain, "rootDomain").map_err(|m| errors::throwable_type_error(env, &m))?;
-    lupa_core::project_from_host(&host, &root).map(|p| p.to_string()).map_err(|e| errors::throwable(env, &e))
+    let host = args::string_arg(host, "host").map_err(|m| errors::type_error(env, &m))?;
+    let root = args::string_arg(root_domain, "rootDomain").map_err(|m| errors::type_error(env, &m))?;
+    lupa_core::project_from_host(&host, &root).map(|p| p.to_string()).map_err(|e| errors::lupa_error(env, &e))
 }
 
 /// One stable error code and the HTTP status that goes with it.

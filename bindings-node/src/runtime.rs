@@ -44,14 +44,13 @@ where
     RUNTIME.spawn(async move {
         let outcome = match AssertUnwindSafe(fut).catch_unwind().await {
             Ok(result) => result,
-            Err(_) => Err(lupa_core::Error::new(
-                lupa_core::ErrorCode::Internal,
-                "Internal error; details are in the logs",
-            )),
+            Err(_) => {
+                Err(lupa_core::Error::new(lupa_core::ErrorCode::Internal, "Internal error; details are in the logs"))
+            }
         };
         deferred.resolve(Box::new(move |env: Env| match outcome {
             Ok(value) => Ok(to_js(value)),
-            Err(e) => Err(errors::rejection(&env, &e)),
+            Err(e) => Err(errors::lupa_error(&env, &e)),
         }));
     });
     Ok(promise)

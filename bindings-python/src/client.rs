@@ -195,7 +195,15 @@ macro_rules! operations {
                 limit: Option<i64>,
                 cursor: Option<Text>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                $run(py, ops::list_deployments(self.handle.clone(), project.0, crate::convert::limit(limit), Text::opt(cursor)))
+                $run(
+                    py,
+                    ops::list_deployments(
+                        self.handle.clone(),
+                        project.0,
+                        crate::convert::limit(limit),
+                        Text::opt(cursor),
+                    ),
+                )
             }
 
             #[pyo3(signature = (deployment, status, message=None))]
@@ -249,9 +257,9 @@ macro_rules! operations {
 
             #[allow(clippy::too_many_arguments)]
             #[pyo3(signature = (
-                project, *, deployment_id=None, requires_deployment=true, api_key_environment=None,
-                api_key=None, internal=false, target_environment=None
-            ))]
+                        project, *, deployment_id=None, requires_deployment=true, api_key_environment=None,
+                        api_key=None, internal=false, target_environment=None
+                    ))]
             fn resolve<'py>(
                 &self,
                 py: Python<'py>,
@@ -395,9 +403,9 @@ impl PyLupa {
     }
 
     #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
         block(py, ops::close(self.handle.clone()))?;
-        Ok(false)
+        Ok(())
     }
 }
 
@@ -466,19 +474,8 @@ impl PyAsyncLupa {
     }
 
     #[pyo3(signature = (*_exc))]
-    fn __aexit__<'py>(
-        &self,
-        py: Python<'py>,
-        _exc: &Bound<'py, pyo3::types::PyTuple>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let close = ops::close(self.handle.clone());
-        awaitable(
-            py,
-            Box::pin(async move {
-                close.await;
-                Out::Bool(false)
-            }),
-        )
+    fn __aexit__<'py>(&self, py: Python<'py>, _exc: &Bound<'py, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+        awaitable(py, ops::close(self.handle.clone()))
     }
 
     /// The cache test hook, or None without a shared cache.

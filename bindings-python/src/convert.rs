@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use lupa_core::{
-    ApiKeyInfo, ComponentHealth, Deployment, DeploymentSummary, Error, ErrorCode, Health, HistoryEntry, Page, Project,
-    Promotion, Resolution, Changed,
+    ApiKeyInfo, Changed, ComponentHealth, Deployment, DeploymentSummary, Error, ErrorCode, Health, HistoryEntry, Page,
+    Project, Promotion, Resolution,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -27,9 +27,8 @@ fn errors(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 
 /// A core error as the matching `lupa_core` exception.
 pub fn py_error(py: Python<'_>, e: &Error) -> PyErr {
-    let made = errors(py).and_then(|m| {
-        m.getattr("_from_native")?.call1((e.code().as_str(), e.message(), e.http_status()))
-    });
+    let made =
+        errors(py).and_then(|m| m.getattr("_from_native")?.call1((e.code().as_str(), e.message(), e.http_status())));
     match made {
         Ok(exc) => PyErr::from_value(exc),
         Err(err) => err,
@@ -66,7 +65,10 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Text {
             Ok(text) => Ok(Text(text.to_owned())),
             Err(_) => Err(py_error(
                 py,
-                &Error::new(ErrorCode::InvalidArgument, "a text argument is not valid Unicode (it has lone surrogates)"),
+                &Error::new(
+                    ErrorCode::InvalidArgument,
+                    "a text argument is not valid Unicode (it has lone surrogates)",
+                ),
             )),
         }
     }
@@ -338,9 +340,7 @@ impl<'py> IntoPyObject<'py> for Out {
             ),
             Out::Object(o) => Ok(o.into_bound(py)),
             Out::AsyncProbe(None) => Ok(py.None().into_bound(py)),
-            Out::AsyncProbe(Some(handle)) => {
-                Ok(Bound::new(py, crate::client::AsyncCacheProbe { handle })?.into_any())
-            }
+            Out::AsyncProbe(Some(handle)) => Ok(Bound::new(py, crate::client::AsyncCacheProbe { handle })?.into_any()),
             Out::Error(e) => Err(py_error(py, &e)),
         }
     }

@@ -61,10 +61,30 @@ fn error_http_body(name: Text, message: Text) -> PyResult<String> {
     Ok(Error::new(code(&name.0)?, message.0).http_body())
 }
 
-#[pymodule]
+/// The `atexit` hook: lets the runtime's threads finish handing results to
+/// Python, and keeps them out while the interpreter finalizes.
+#[pyfunction]
+fn _shutdown(py: Python<'_>) {
+    py.detach(|| runtime::close_gate(std::time::Duration::from_secs(5)));
+}
+
+/// The `os.register_at_fork(after_in_child=...)` hook.
+#[pyfunction]
+fn _after_fork_in_child() {
+    runtime::reset_gate_after_fork();
+}
+
+// The module needs the GIL: not for the free-threaded build.
+#[pymodule(gil_used = true)]
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logging::install();
+    let shutdown = wrap_pyfunction!(_shutdown, m)?;
+    m.py().import("atexit")?.call_method1("register", (shutdown,))?;
+    let after_fork = wrap_pyfunction!(_after_fork_in_child, m)?;
+    let kwargs = pyo3::types::PyDict::new(m.py());
+    kwargs.set_item("after_in_child", after_fork)?;
+    m.py().import("os")?.call_method("register_at_fork", (), Some(&kwargs))?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_PAGE", lupa_core::MAX_PAGE)?;
     m.add("MAX_ID_LEN", lupa_core::MAX_ID_LEN)?;

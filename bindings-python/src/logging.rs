@@ -86,13 +86,15 @@ impl<S: Subscriber> Layer<S> for PyLogging {
         let text = lupa_core::redact_text(&format!("{}{}", message.text, message.fields));
         // Never during interpreter shutdown; a failing handler is Python's
         // business, not a reason to disturb the call that logged.
-        let _ = Python::try_attach(|py| -> PyResult<()> {
-            let logging = LOGGING.get_or_try_init(py, || py.import("logging").map(Bound::unbind))?.bind(py);
-            let logger = logging.call_method1("getLogger", (name,))?;
-            if logger.call_method1("isEnabledFor", (level,))?.is_truthy()? {
-                logger.call_method1("log", (level, "%s", text))?;
-            }
-            Ok(())
+        crate::runtime::into_python(|| {
+            Python::try_attach(|py| -> PyResult<()> {
+                let logging = LOGGING.get_or_try_init(py, || py.import("logging").map(Bound::unbind))?.bind(py);
+                let logger = logging.call_method1("getLogger", (name,))?;
+                if logger.call_method1("isEnabledFor", (level,))?.is_truthy()? {
+                    logger.call_method1("log", (level, "%s", text))?;
+                }
+                Ok(())
+            })
         });
     }
 }

@@ -9,7 +9,8 @@
 use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use lupa_core::{Error, ErrorCode};
 use pyo3_async_runtimes::TaskLocals;
@@ -18,13 +19,68 @@ use tokio::runtime::Runtime;
 
 static RUNTIME: Mutex<Option<(u32, &'static Runtime)>> = Mutex::new(None);
 
+/// Calls into Python from the runtime's threads pass this gate.
+///
+/// A thread that takes the GIL while the interpreter finalizes is ended by
+/// CPython with `pthread_exit`, which cannot unwind through Rust frames and
+/// aborts the process. So at exit (an `atexit` hook, which runs before
+/// finalization) the gate closes and waits for the threads inside; later
+/// calls are skipped (their event loop is gone by then).
+struct Gate {
+    /// Whether the gate is closed, and how many threads are inside.
+    state: Mutex<(bool, usize)>,
+    left: Condvar,
+}
+
+static GATE: Gate = Gate { state: Mutex::new((false, 0)), left: Condvar::new() };
+
+struct Inside;
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        let mut state = GATE.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.1 -= 1;
+        GATE.left.notify_all();
+    }
+}
+
+/// Runs `f` (which takes the GIL) unless the interpreter is shutting down.
+pub fn into_python<R>(f: impl FnOnce() -> R) -> Option<R> {
+    {
+        let mut state = GATE.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.0 {
+            return None;
+        }
+        state.1 += 1;
+    }
+    let _inside = Inside;
+    Some(f())
+}
+
+/// In a forked child: the parent's threads that were inside the gate do not
+/// exist here.
+pub fn reset_gate_after_fork() {
+    GATE.state.lock().unwrap_or_else(|e| e.into_inner()).1 = 0;
+}
+
+/// Closes the gate and waits (at most `limit`) for the threads inside.
+/// Called without the GIL, so that they can finish.
+pub fn close_gate(limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut state = GATE.state.lock().unwrap_or_else(|e| e.into_inner());
+    state.0 = true;
+    while state.1 > 0 {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        state = GATE.left.wait_timeout(state, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+    }
+}
+
 fn build() -> std::io::Result<Runtime> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .thread_name("lupa-core")
-        .enable_all()
-        .build()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(threads).thread_name("lupa-core").enable_all().build()
 }
 
 /// The runtime of this process, built on first use (again in a forked
@@ -35,11 +91,15 @@ pub fn runtime() -> Result<&'static Runtime, Error> {
     match *current {
         Some((owner, rt)) if owner == pid => Ok(rt),
         _ => {
+            if current.is_some() {
+                reset_gate_after_fork();
+            }
             // An inherited runtime (another pid) is never dropped: it stays
             // leaked, as it already is by being `'static`.
-            let rt: &'static Runtime = Box::leak(Box::new(build().map_err(|e| {
-                Error::new(ErrorCode::Internal, format!("could not start the tokio runtime: {e}"))
-            })?));
+            let rt: &'static Runtime =
+                Box::leak(Box::new(build().map_err(|e| {
+                    Error::new(ErrorCode::Internal, format!("could not start the tokio runtime: {e}"))
+                })?));
             *current = Some((pid, rt));
             Ok(rt)
         }
@@ -105,7 +165,13 @@ impl GenericRuntime for ForkAwareTokio {
     where
         F: FnOnce() + Send + 'static,
     {
-        joined(runtime().ok().map(|rt| rt.spawn_blocking(f)))
+        // pyo3-async-runtimes hands results to the event loop from here,
+        // with the GIL: through the gate.
+        joined(runtime().ok().map(|rt| {
+            rt.spawn_blocking(move || {
+                into_python(f);
+            })
+        }))
     }
 }
 
