@@ -389,7 +389,7 @@ export interface Resolution {
   /** Null for a route that requires no deployment and named none. */
   deployment: string | null
   /** Which tier answered. */
-  source: 'cache' | 'store'
+  source: 'local' | 'cache' | 'store'
 }
 
 /**

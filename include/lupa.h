@@ -256,6 +256,10 @@ enum lupa_source
    * The store.
    */
   LUPA_SOURCE_STORE = 2,
+  /**
+   * This process's memory (the in-process tier).
+   */
+  LUPA_SOURCE_LOCAL = 3,
 };
 #ifndef __cplusplus
 typedef uint32_t lupa_source;
@@ -444,7 +448,11 @@ lupa_code lupa_error_http_body(const struct lupa_error *error,
  *   `schema` (PostgreSQL schema, created when missing; default "public"),
  *   `pool_size`, `cache_timeout_ms` (default 50), `store_timeout_ms`
  *   (default 5000), `breaker_threshold`, `breaker_cooldown_ms`,
- *   `outbox_interval_ms`, and `call_timeout_ms` (the timeout of calls
+ *   `outbox_interval_ms`, `local_cache` (bool: answers in process memory
+ *   in front of the shared cache; default true), `local_capacity` (most
+ *   projects held; default 100000), `local_bound_ms` (longest an answer in
+ *   memory is used while the invalidation channel is down; default 1000),
+ *   and `call_timeout_ms` (the timeout of calls
  *   made with `timeout_ms` 0; default 30000). An unknown field is
  *   `LUPA_CODE_INVALID_ARGUMENT`.
  * - `timeout_ms`: how long opening may take; 0 means 30000.

@@ -669,7 +669,7 @@ type ResolveRequest struct {
 type Resolution struct {
 	// DeploymentID is "" only for a route that requires none and named none.
 	DeploymentID string
-	// Source is "cache" or "store".
+	// Source is "local" (this process's memory), "cache" or "store".
 	Source string
 }
 
@@ -704,8 +704,11 @@ func (c *Client) Resolve(ctx context.Context, r ResolveRequest) (Resolution, err
 		return Resolution{}, err
 	}
 	res := Resolution{Source: "store"}
-	if out.source == C.LUPA_SOURCE_CACHE {
+	switch out.source {
+	case C.LUPA_SOURCE_CACHE:
 		res.Source = "cache"
+	case C.LUPA_SOURCE_LOCAL:
+		res.Source = "local"
 	}
 	if out.has_deployment {
 		res.DeploymentID = C.GoString(&out.deployment_id[0])

@@ -119,6 +119,9 @@ struct OpenOptions {
     breaker_threshold: Option<u32>,
     breaker_cooldown_ms: Option<u64>,
     outbox_interval_ms: Option<u64>,
+    local_cache: Option<bool>,
+    local_capacity: Option<usize>,
+    local_bound_ms: Option<u64>,
     call_timeout_ms: Option<u64>,
 }
 
@@ -135,7 +138,11 @@ struct OpenOptions {
 ///   `schema` (PostgreSQL schema, created when missing; default "public"),
 ///   `pool_size`, `cache_timeout_ms` (default 50), `store_timeout_ms`
 ///   (default 5000), `breaker_threshold`, `breaker_cooldown_ms`,
-///   `outbox_interval_ms`, and `call_timeout_ms` (the timeout of calls
+///   `outbox_interval_ms`, `local_cache` (bool: answers in process memory
+///   in front of the shared cache; default true), `local_capacity` (most
+///   projects held; default 100000), `local_bound_ms` (longest an answer in
+///   memory is used while the invalidation channel is down; default 1000),
+///   and `call_timeout_ms` (the timeout of calls
 ///   made with `timeout_ms` 0; default 30000). An unknown field is
 ///   `LUPA_CODE_INVALID_ARGUMENT`.
 /// - `timeout_ms`: how long opening may take; 0 means 30000.
@@ -192,6 +199,15 @@ pub unsafe extern "C" fn lupa_open(
         }
         if let Some(v) = options.outbox_interval_ms {
             config.outbox_interval = ms(v);
+        }
+        if let Some(v) = options.local_cache {
+            config.local_cache = v;
+        }
+        if let Some(v) = options.local_capacity {
+            config.local_capacity = v;
+        }
+        if let Some(v) = options.local_bound_ms {
+            config.local_bound = ms(v);
         }
         let call_timeout = ms(options.call_timeout_ms.unwrap_or(LUPA_DEFAULT_TIMEOUT_MS));
         if call_timeout.is_zero() {

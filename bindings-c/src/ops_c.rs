@@ -25,6 +25,8 @@ pub enum lupa_source {
     Cache = 1,
     /// The store.
     Store = 2,
+    /// This process's memory (the in-process tier).
+    Local = 3,
 }
 
 /// One resolution request, as the middleware has it. The caller owns it and
@@ -556,6 +558,7 @@ pub unsafe extern "C" fn lupa_resolve(
         answer.source = match resolution.source {
             Source::Cache => lupa_source::Cache,
             Source::Store => lupa_source::Store,
+            Source::Local => lupa_source::Local,
         };
         // SAFETY: checked above.
         unsafe { out.write(answer) };

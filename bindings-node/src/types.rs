@@ -169,19 +169,13 @@ pub struct Resolution {
     /// Null for a route that requires no deployment and named none.
     pub deployment: Either<String, Null>,
     /// Which tier answered.
-    #[napi(ts_type = "'cache' | 'store'")]
+    #[napi(ts_type = "'local' | 'cache' | 'store'")]
     pub source: String,
 }
 
 impl From<lupa_core::Resolution> for Resolution {
     fn from(r: lupa_core::Resolution) -> Resolution {
-        Resolution {
-            deployment: nullable(r.deployment.map(|d| d.to_string())),
-            source: match r.source {
-                lupa_core::Source::Cache => "cache".into(),
-                lupa_core::Source::Store => "store".into(),
-            },
-        }
+        Resolution { deployment: nullable(r.deployment.map(|d| d.to_string())), source: r.source.as_str().into() }
     }
 }
 

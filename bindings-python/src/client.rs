@@ -54,6 +54,7 @@ fn config(
     breaker_threshold: Option<i64>,
     breaker_cooldown: Option<f64>,
     outbox_interval: Option<f64>,
+    local: LocalOptions,
 ) -> Result<Config, Error> {
     let mut c = Config::default();
     if let Some(Text(s)) = store {
@@ -84,7 +85,25 @@ fn config(
             *slot = seconds(name, v)?;
         }
     }
+    if let Some(on) = local.cache {
+        c.local_cache = on;
+    }
+    if let Some(n) = count("local_capacity", local.capacity)? {
+        c.local_capacity = n as usize;
+    }
+    if let Some(v) = local.bound {
+        c.local_bound = seconds("local_bound", v)?;
+    }
     Ok(c)
+}
+
+/// The in-process tier's options: on or off, most projects, and the bound
+/// on an answer's age while the invalidation channel is down (seconds).
+#[derive(Default, Clone, Copy)]
+struct LocalOptions {
+    cache: Option<bool>,
+    capacity: Option<i64>,
+    bound: Option<f64>,
 }
 
 /// `created_at`: an RFC 3339 string or a timezone-aware `datetime` (a
@@ -257,9 +276,9 @@ macro_rules! operations {
 
             #[allow(clippy::too_many_arguments)]
             #[pyo3(signature = (
-                        project, *, deployment_id=None, requires_deployment=true, api_key_environment=None,
-                        api_key=None, internal=false, target_environment=None
-                    ))]
+                                project, *, deployment_id=None, requires_deployment=true, api_key_environment=None,
+                                api_key=None, internal=false, target_environment=None
+                            ))]
             fn resolve<'py>(
                 &self,
                 py: Python<'py>,
@@ -354,7 +373,8 @@ impl PyLupa {
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (
         store=None, cache=None, *, key_prefix=None, schema=None, pool_size=None, cache_timeout=None,
-        store_timeout=None, breaker_threshold=None, breaker_cooldown=None, outbox_interval=None
+        store_timeout=None, breaker_threshold=None, breaker_cooldown=None, outbox_interval=None,
+        local_cache=None, local_capacity=None, local_bound=None
     ))]
     fn new(
         py: Python<'_>,
@@ -368,6 +388,9 @@ impl PyLupa {
         breaker_threshold: Option<i64>,
         breaker_cooldown: Option<f64>,
         outbox_interval: Option<f64>,
+        local_cache: Option<bool>,
+        local_capacity: Option<i64>,
+        local_bound: Option<f64>,
     ) -> PyResult<Self> {
         let config = config(
             store,
@@ -380,6 +403,7 @@ impl PyLupa {
             breaker_threshold,
             breaker_cooldown,
             outbox_interval,
+            LocalOptions { cache: local_cache, capacity: local_capacity, bound: local_bound },
         )
         .py(py)?;
         let handle = Arc::new(Handle::new(config));
@@ -416,7 +440,8 @@ impl PyAsyncLupa {
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (
         store=None, cache=None, *, key_prefix=None, schema=None, pool_size=None, cache_timeout=None,
-        store_timeout=None, breaker_threshold=None, breaker_cooldown=None, outbox_interval=None
+        store_timeout=None, breaker_threshold=None, breaker_cooldown=None, outbox_interval=None,
+        local_cache=None, local_capacity=None, local_bound=None
     ))]
     fn new(
         py: Python<'_>,
@@ -430,6 +455,9 @@ impl PyAsyncLupa {
         breaker_threshold: Option<i64>,
         breaker_cooldown: Option<f64>,
         outbox_interval: Option<f64>,
+        local_cache: Option<bool>,
+        local_capacity: Option<i64>,
+        local_bound: Option<f64>,
     ) -> PyResult<Self> {
         let config = config(
             store,
@@ -442,6 +470,7 @@ impl PyAsyncLupa {
             breaker_threshold,
             breaker_cooldown,
             outbox_interval,
+            LocalOptions { cache: local_cache, capacity: local_capacity, bound: local_bound },
         )
         .py(py)?;
         Ok(PyAsyncLupa { handle: Arc::new(Handle::new(config)) })

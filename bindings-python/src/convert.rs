@@ -305,17 +305,7 @@ impl<'py> IntoPyObject<'py> for Out {
                 "Resolution",
                 &[
                     ("deployment", any(py, r.deployment.as_ref().map(|d| d.as_str()))?),
-                    (
-                        "source",
-                        enum_member(
-                            py,
-                            "Source",
-                            match r.source {
-                                lupa_core::Source::Cache => "cache",
-                                lupa_core::Source::Store => "store",
-                            },
-                        )?,
-                    ),
+                    ("source", enum_member(py, "Source", r.source.as_str())?),
                 ],
             ),
             Out::Health(h) => make(

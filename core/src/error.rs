@@ -177,6 +177,25 @@ impl Error {
         Error::new(ErrorCode::DeploymentNotReady, "Deployment is not ready to be queried")
     }
 
+    /// The error resolution gives for a code about the data (what the
+    /// in-process tier keeps instead of the whole error).
+    pub(crate) fn of_resolution(code: ErrorCode) -> Error {
+        match code {
+            ErrorCode::ProjectNotFound => Error::project_not_found(),
+            ErrorCode::DeploymentNotFound => Error::deployment_not_found(),
+            ErrorCode::DeploymentNotReady => Error::not_ready_to_query(),
+            ErrorCode::NoProductionDeployment => Error::new(
+                ErrorCode::NoProductionDeployment,
+                "No production deployment found. Please specify Deployment-Id header.",
+            ),
+            ErrorCode::NoStagingDeployment => Error::new(
+                ErrorCode::NoStagingDeployment,
+                "No staging deployment found. Please specify Deployment-Id header.",
+            ),
+            other => Error::new(other, other.as_str()),
+        }
+    }
+
     pub(crate) fn project_exists() -> Error {
         Error::new(ErrorCode::ProjectExists, "Project already exists")
     }

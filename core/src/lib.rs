@@ -46,10 +46,10 @@ mod redact;
 mod resolve;
 pub mod store;
 
+pub use apikey::{ApiKeyInfo, KeyEnvironment, KeyType, api_key_from_authorization, parse_api_key};
 /// The attribute that makes the async methods of [`store::Store`] and
 /// [`cache::Cache`] implementable by third parties.
 pub use async_trait::async_trait;
-pub use apikey::{ApiKeyInfo, KeyEnvironment, KeyType, api_key_from_authorization, parse_api_key};
 pub use cache::guard::BreakerState;
 pub use config::Config;
 pub use error::{Error, ErrorCode, Result};

@@ -22,10 +22,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use compact_str::CompactString;
 use lru::LruCache;
 use tokio::sync::OnceCell;
 
-use crate::error::{ErrorCode, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{DeploymentId, ProjectId};
 use crate::model::Environment;
 use crate::resolve::Resolution;
@@ -65,7 +66,40 @@ pub(crate) fn keepable(answer: &Answer) -> bool {
     }
 }
 
-type Stamped = (Answer, Instant);
+/// An answer as kept: compact, since a tier may hold a million projects.
+/// Ids up to 24 bytes live inline; errors keep their code, and the message
+/// is the one resolution always gives for that code.
+#[derive(Clone)]
+enum Kept {
+    Found(CompactString),
+    Nothing,
+    Failed(ErrorCode),
+}
+
+impl Kept {
+    fn of(answer: &Answer) -> Kept {
+        match answer {
+            Ok(Some(d)) => Kept::Found(CompactString::new(d.as_str())),
+            Ok(None) => Kept::Nothing,
+            Err(e) => Kept::Failed(e.code()),
+        }
+    }
+
+    fn answer(&self) -> Answer {
+        match self {
+            // Only valid ids are ever kept.
+            Kept::Found(d) => DeploymentId::new(d.as_str()).map(Some),
+            Kept::Nothing => Ok(None),
+            Kept::Failed(code) => Err(Error::of_resolution(*code)),
+        }
+    }
+}
+
+/// A kept answer and when it was kept (milliseconds since the tier began).
+type Stamped = (Kept, u64);
+
+/// Explicit `Deployment-Id` answers: rare, so boxed out of the common entry.
+type ExplicitAnswers = Box<Vec<((DeploymentId, bool), Stamped)>>;
 
 #[derive(Default)]
 struct ProjectAnswers {
@@ -74,7 +108,7 @@ struct ProjectAnswers {
     production: Option<Stamped>,
     staging: Option<Stamped>,
     project: Option<Stamped>,
-    explicit: Vec<((DeploymentId, bool), Stamped)>,
+    explicit: Option<ExplicitAnswers>,
 }
 
 impl ProjectAnswers {
@@ -84,7 +118,7 @@ impl ProjectAnswers {
             Question::Environment(Environment::Staging) => self.staging.as_ref(),
             Question::Project => self.project.as_ref(),
             Question::Explicit(d, requires) => {
-                self.explicit.iter().find(|((id, r), _)| id == d && r == requires).map(|(_, s)| s)
+                self.explicit.as_ref()?.iter().find(|((id, r), _)| id == d && r == requires).map(|(_, s)| s)
             }
         }
     }
@@ -95,18 +129,19 @@ impl ProjectAnswers {
             Question::Environment(Environment::Staging) => self.staging = Some(s),
             Question::Project => self.project = Some(s),
             Question::Explicit(d, requires) => {
-                self.explicit.retain(|((id, r), _)| !(id == &d && *r == requires));
-                if self.explicit.len() >= EXPLICIT_PER_PROJECT {
-                    drop(self.explicit.remove(0));
+                let explicit = self.explicit.get_or_insert_with(Default::default);
+                explicit.retain(|((id, r), _)| !(id == &d && *r == requires));
+                if explicit.len() >= EXPLICIT_PER_PROJECT {
+                    drop(explicit.remove(0));
                 }
-                self.explicit.push(((d, requires), s));
+                explicit.push(((d, requires), s));
             }
         }
     }
 }
 
 struct Shard {
-    answers: LruCache<ProjectId, ProjectAnswers>,
+    answers: LruCache<CompactString, ProjectAnswers>,
     /// Raised by every invalidation of a project of this shard.
     epoch: u64,
 }
@@ -123,6 +158,7 @@ type Flight = Arc<OnceCell<Result<Resolution>>>;
 /// The tier. Shared by every handle of a process that opens the same store.
 pub(crate) struct LocalTier {
     shards: Box<[Mutex<Shard>]>,
+    began: Instant,
     hasher: std::collections::hash_map::RandomState,
     bound: Duration,
     /// True while the invalidation channel is connected (always, for a store
@@ -146,6 +182,7 @@ impl LocalTier {
         let per_shard = NonZeroUsize::new(capacity.div_ceil(SHARDS).max(1)).unwrap_or(NonZeroUsize::MIN);
         LocalTier {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard { answers: LruCache::new(per_shard), epoch: 0 })).collect(),
+            began: Instant::now(),
             hasher: std::collections::hash_map::RandomState::new(),
             bound,
             channel_up: AtomicBool::new(channel_up),
@@ -168,7 +205,11 @@ impl LocalTier {
     }
 
     fn shard_of(&self, project: &ProjectId) -> usize {
-        (self.hasher.hash_one(project) as usize) % SHARDS
+        (self.hasher.hash_one(project.as_str()) as usize) % SHARDS
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.began.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn lock(&self, i: usize) -> MutexGuard<'_, Shard> {
@@ -182,11 +223,13 @@ impl LocalTier {
         let mut shard = self.lock(i);
         let epoch = shard.epoch;
         let up = self.channel_up.load(Ordering::Acquire);
-        if let Some(answers) = shard.answers.get(project)
-            && let Some((answer, at)) = answers.get(q)
-            && (up || at.elapsed() <= self.bound)
+        let bound = u64::try_from(self.bound.as_millis()).unwrap_or(u64::MAX);
+        let now = self.now_ms();
+        if let Some(answers) = shard.answers.get(project.as_str())
+            && let Some((kept, at)) = answers.get(q)
+            && (up || now.saturating_sub(*at) <= bound)
         {
-            return Ok(answer.clone());
+            return Ok(kept.answer());
         }
         Err(Ticket { shard: i, epoch })
     }
@@ -201,13 +244,13 @@ impl LocalTier {
         if shard.epoch != ticket.epoch {
             return;
         }
-        let stamped = (answer.clone(), Instant::now());
-        match shard.answers.get_mut(project) {
+        let stamped = (Kept::of(answer), self.now_ms());
+        match shard.answers.get_mut(project.as_str()) {
             Some(answers) => answers.put(q, stamped),
             None => {
                 let mut answers = ProjectAnswers::default();
                 answers.put(q, stamped);
-                shard.answers.put(project.clone(), answers);
+                shard.answers.put(CompactString::new(project.as_str()), answers);
             }
         }
     }
@@ -218,13 +261,15 @@ impl LocalTier {
     /// filled fresh answers.
     pub(crate) fn invalidate(&self, project: &ProjectId, version: Option<i64>) {
         let mut shard = self.lock(self.shard_of(project));
-        let known = shard.answers.peek(project).map_or(0, |a| a.version);
+        let known = shard.answers.peek(project.as_str()).map_or(0, |a| a.version);
         if version.is_some_and(|v| v <= known) {
             return;
         }
         shard.epoch += 1;
         let version = version.unwrap_or(known).max(known);
-        shard.answers.put(project.clone(), ProjectAnswers { version, ..ProjectAnswers::default() });
+        shard
+            .answers
+            .put(CompactString::new(project.as_str()), ProjectAnswers { version, ..ProjectAnswers::default() });
     }
 
     /// Drops every answer and refuses every fill in flight.

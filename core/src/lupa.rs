@@ -421,6 +421,9 @@ impl Lupa {
         message: Option<String>,
     ) -> Result<Changed<Deployment>> {
         let id = DeploymentId::new(deployment)?;
+        if let Some(m) = &message {
+            crate::model::validate_failure_message(m)?;
+        }
         let d = self.db(self.inner.store.get_deployment(&id)).await?.ok_or_else(Error::deployment_not_found)?;
         // Inside the transaction the deployment is read again under the
         // project's lock; a deployment deleted meanwhile is not found then.
@@ -802,17 +805,10 @@ fn exists_entry(key: String, info: &crate::store::ProjectInfo) -> CacheEntry {
 }
 
 fn no_deployment(env: Environment) -> Error {
-    use crate::error::ErrorCode;
-    match env {
-        Environment::Production => Error::new(
-            ErrorCode::NoProductionDeployment,
-            "No production deployment found. Please specify Deployment-Id header.",
-        ),
-        Environment::Staging => Error::new(
-            ErrorCode::NoStagingDeployment,
-            "No staging deployment found. Please specify Deployment-Id header.",
-        ),
-    }
+    Error::of_resolution(match env {
+        Environment::Production => crate::error::ErrorCode::NoProductionDeployment,
+        Environment::Staging => crate::error::ErrorCode::NoStagingDeployment,
+    })
 }
 
 type PgChannel = Option<(sqlx::PgPool, String)>;

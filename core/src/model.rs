@@ -158,11 +158,24 @@ pub struct Project {
     pub updated_at: Timestamp,
 }
 
-/// Checks a project name: any UTF-8 text of 1 to 256 characters.
+/// Checks a project name: UTF-8 text of 1 to 256 characters. NUL is
+/// refused: PostgreSQL cannot store it, and a name must mean the same on
+/// every store.
 pub(crate) fn validate_project_name(name: &str) -> Result<()> {
     let chars = name.chars().count();
     if chars == 0 || chars > 256 {
         return Err(Error::invalid_argument("project name must be 1 to 256 characters"));
+    }
+    if name.contains('\0') {
+        return Err(Error::invalid_argument("project name must not contain NUL"));
+    }
+    Ok(())
+}
+
+/// Checks a failure message: any text without NUL (for the same reason).
+pub(crate) fn validate_failure_message(message: &str) -> Result<()> {
+    if message.contains('\0') {
+        return Err(Error::invalid_argument("message must not contain NUL"));
     }
     Ok(())
 }
@@ -288,5 +301,7 @@ mod tests {
         assert!(validate_project_name(&"é".repeat(256)).is_ok());
         assert!(validate_project_name(&"é".repeat(257)).is_err());
         assert!(validate_project_name("").is_err());
+        assert!(validate_project_name("a\0b").is_err());
+        assert!(validate_failure_message("parse error\0").is_err());
     }
 }

@@ -150,6 +150,17 @@ pub enum Source {
     Store,
 }
 
+impl Source {
+    /// `"local"`, `"cache"` or `"store"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Source::Local => "local",
+            Source::Cache => "cache",
+            Source::Store => "store",
+        }
+    }
+}
+
 /// A successful resolution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Resolution {

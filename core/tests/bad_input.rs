@@ -93,6 +93,18 @@ async fn every_operation_rejects(lupa: &Lupa) {
         ErrorCode::InvalidArgument,
     );
     check(
+        "NUL in a name",
+        "a\0b",
+        lupa.create_project(NewProject { id: Some("p".into()), org_id: "o".into(), name: "a\0b".into() }).await,
+        ErrorCode::InvalidArgument,
+    );
+    check(
+        "NUL in a message",
+        "x\0",
+        lupa.set_status("d", FinalStatus::Failed, Some("x\0".into())).await,
+        ErrorCode::InvalidArgument,
+    );
+    check(
         "empty name",
         "",
         lupa.create_project(NewProject { id: Some("p".into()), org_id: "o".into(), name: String::new() }).await,

@@ -15,10 +15,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lupa_core::store::{DeploymentLookup, EnvironmentLookup, ListCursor, PendingInvalidation, ProjectInfo, ProjectTx, Store};
+use lupa_core::store::{
+    DeploymentLookup, EnvironmentLookup, ListCursor, PendingInvalidation, ProjectInfo, ProjectTx, Store,
+};
 use lupa_core::{
-    Caller, Config, Deployment, DeploymentId, Environment, HistoryEntry, KeyEnvironment, Lupa, OrgId, Options,
-    Project, ProjectId, ResolveRequest,
+    Caller, Config, Deployment, DeploymentId, Environment, HistoryEntry, KeyEnvironment, Lupa, Options, OrgId, Project,
+    ProjectId, ResolveRequest,
 };
 use serde_json::json;
 
@@ -315,7 +317,12 @@ impl Store for EveryProject {
     async fn get_deployment(&self, _: &DeploymentId) -> lupa_core::Result<Option<Deployment>> {
         Ok(None)
     }
-    async fn list_deployments(&self, _: &ProjectId, _: Option<&ListCursor>, _: u32) -> lupa_core::Result<Vec<Deployment>> {
+    async fn list_deployments(
+        &self,
+        _: &ProjectId,
+        _: Option<&ListCursor>,
+        _: u32,
+    ) -> lupa_core::Result<Vec<Deployment>> {
         Ok(Vec::new())
     }
     async fn history(&self, _: &ProjectId, _: Option<i64>, _: u32) -> lupa_core::Result<Vec<HistoryEntry>> {
@@ -354,8 +361,7 @@ fn resident_bytes() -> Result<u64, Failure> {
 /// Resident memory the in-process tier adds per project it holds.
 async fn memory(args: Args) -> Result<(), Failure> {
     let projects = args.number("projects", 1_000_000)?;
-    let mut options = Options::default();
-    options.local_capacity = projects;
+    let options = Options { local_capacity: projects, ..Options::default() };
     let lupa = Lupa::with_backends(Arc::new(EveryProject), None, options);
     let requests: Vec<ResolveRequest> = (0..projects).map(|i| live(&format!("mp{i:07}"))).collect();
     let before = resident_bytes()?;

@@ -251,7 +251,7 @@ static void resolve_expect(lupa_handle *h, const char *project, const char *key_
     EXPECT(want, lupa_resolve(h, &r, T, &out, err));
     if (want == LUPA_CODE_OK) {
         CHECK(out.has_deployment && strcmp(out.deployment_id, want_id) == 0);
-        CHECK(out.source == LUPA_SOURCE_CACHE || out.source == LUPA_SOURCE_STORE);
+        CHECK(out.source == LUPA_SOURCE_LOCAL || out.source == LUPA_SOURCE_CACHE || out.source == LUPA_SOURCE_STORE);
     } else {
         CHECK(!out.has_deployment && out.deployment_id[0] == '\0' && out.source == LUPA_SOURCE_NONE);
     }

@@ -73,6 +73,9 @@ class Lupa:
         breaker_threshold: int | None = None,
         breaker_cooldown: float | None = None,
         outbox_interval: float | None = None,
+        local_cache: bool | None = None,
+        local_capacity: int | None = None,
+        local_bound: float | None = None,
     ) -> Self: ...
     @property
     def closed(self) -> bool: ...
@@ -148,6 +151,9 @@ class AsyncLupa:
         breaker_threshold: int | None = None,
         breaker_cooldown: float | None = None,
         outbox_interval: float | None = None,
+        local_cache: bool | None = None,
+        local_capacity: int | None = None,
+        local_bound: float | None = None,
     ) -> Self: ...
     @property
     def closed(self) -> bool: ...

@@ -72,6 +72,7 @@ class KeyEnvironment(_StrEnum):
 class Source(_StrEnum):
     """Which tier answered a resolution."""
 
+    LOCAL = "local"
     CACHE = "cache"
     STORE = "store"
 
