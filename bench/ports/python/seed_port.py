@@ -70,6 +70,11 @@ PROJECT_COLUMNS = "id, org_id, name, created_at, updated_at"
 DEPLOYMENT_COLUMNS = "id, project_id, snapshot_id, environment, status, created_at, updated_at"
 
 
+def _json(value: Any) -> str:
+    """JSON.stringify's bytes (no spaces), so both ports write the same values."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"valid": False, "error": {"code": code, "message": message}}
 
@@ -127,7 +132,7 @@ class SeedPort:
 
         # Cache metadata (short TTL)
         if info.get("environment") and info.get("status"):
-            self.redis.set(f"deployment:{deployment_id}:info", json.dumps(info), ex=600)  # 10 minutes
+            self.redis.set(f"deployment:{deployment_id}:info", _json(info), ex=600)  # 10 minutes
 
     def get_deployment_info(self, deployment_id: str) -> dict[str, Any] | None:  # 212, 288-292
         raw = self.redis.get(f"deployment:{deployment_id}:info")
@@ -143,7 +148,7 @@ class SeedPort:
     def cache_project_exists(self, project_id: str, project: dict[str, Any]) -> None:  # 208, 30 min
         self.redis.set(
             f"project:{project_id}:exists",
-            json.dumps({"org_id": project["org_id"], "name": project["name"]}),
+            _json({"org_id": project["org_id"], "name": project["name"]}),
             ex=1800,
         )
 
