@@ -65,6 +65,14 @@ type Options struct {
 	// CallTimeout: the timeout of calls whose context has no deadline
 	// (default 30 s).
 	CallTimeout time.Duration
+	// NoLocalCache turns off the in-process tier (answers kept in process
+	// memory in front of the shared cache; on by default).
+	NoLocalCache bool
+	// LocalCapacity: the most projects the in-process tier holds.
+	LocalCapacity uint32
+	// LocalBound: the longest an answer in memory is used while the
+	// invalidation channel is down (default 1 s).
+	LocalBound time.Duration
 }
 
 func (o *Options) json() (string, error) {
@@ -84,10 +92,16 @@ func (o *Options) json() (string, error) {
 	if o.BreakerThreshold != 0 {
 		m["breaker_threshold"] = o.BreakerThreshold
 	}
+	if o.NoLocalCache {
+		m["local_cache"] = false
+	}
+	if o.LocalCapacity != 0 {
+		m["local_capacity"] = o.LocalCapacity
+	}
 	for name, d := range map[string]time.Duration{
 		"cache_timeout_ms": o.CacheTimeout, "store_timeout_ms": o.StoreTimeout,
 		"breaker_cooldown_ms": o.BreakerCooldown, "outbox_interval_ms": o.OutboxInterval,
-		"call_timeout_ms": o.CallTimeout,
+		"call_timeout_ms": o.CallTimeout, "local_bound_ms": o.LocalBound,
 	} {
 		if d < 0 {
 			return "", &Error{Code: CodeInvalidArgument, HTTPStatus: 400, Message: name + " must not be negative"}

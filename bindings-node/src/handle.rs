@@ -52,6 +52,14 @@ pub struct OpenOptions {
     pub breaker_cooldown_ms: Option<f64>,
     /// How often pending cache updates are looked for (default 250).
     pub outbox_interval_ms: Option<f64>,
+    /// Keep answers in process memory in front of the shared cache
+    /// (default true).
+    pub local_cache: Option<bool>,
+    /// Most projects whose answers process memory holds (default 100000).
+    pub local_capacity: Option<u32>,
+    /// Longest an answer in memory is used while the invalidation channel
+    /// is down (default 1000).
+    pub local_bound_ms: Option<f64>,
 }
 
 /// A new project.
@@ -141,6 +149,15 @@ fn config_from(mut o: Fields) -> TypeResult<Config> {
     }
     if let Some(v) = o.opt_millis("outboxIntervalMs")? {
         c.outbox_interval = v;
+    }
+    if let Some(v) = o.opt_bool("localCache")? {
+        c.local_cache = v;
+    }
+    if let Some(v) = o.opt_u32("localCapacity")? {
+        c.local_capacity = v as usize;
+    }
+    if let Some(v) = o.opt_millis("localBoundMs")? {
+        c.local_bound = v;
     }
     o.finish()?;
     Ok(c)

@@ -332,12 +332,17 @@ impl Store for PostgresStore {
     }
 
     async fn clear_invalidations(&self, ids: &[i64]) -> Result<()> {
+        // Losing this delete in a crash only means applying the update once
+        // more, which is harmless: it need not wait for a disk flush, which
+        // would otherwise double the cost of every change.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(&mut *tx).await.map_err(map_err)?;
         sqlx::query("DELETE FROM lupa_cache_outbox WHERE id = ANY($1)")
             .bind(ids)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        Ok(())
+        tx.commit().await.map_err(map_err)
     }
 
     async fn ping(&self) -> Result<()> {
