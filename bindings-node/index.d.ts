@@ -327,6 +327,18 @@ export interface OpenOptions {
   breakerCooldownMs?: number
   /** How often pending cache updates are looked for (default 250). */
   outboxIntervalMs?: number
+  /**
+   * Keep answers in process memory in front of the shared cache
+   * (default true).
+   */
+  localCache?: boolean
+  /** Most projects whose answers process memory holds (default 100000). */
+  localCapacity?: number
+  /**
+   * Longest an answer in memory is used while the invalidation channel
+   * is down (default 1000).
+   */
+  localBoundMs?: number
 }
 
 /** A page request. */
