@@ -55,9 +55,10 @@ test('a full lifecycle through the public API', async () => {
       deployment: 'dep0000001',
       source: 'store',
     })
+    // The second answer comes from process memory (the in-process tier).
     assert.deepStrictEqual(await lupa.resolve({ project: 'abc1234567', apiKeyEnvironment: 'live' }), {
       deployment: 'dep0000001',
-      source: 'cache',
+      source: 'local',
     })
     const viaKey = await lupa.resolve({ project: 'abc1234567', apiKey: 'lupa_sk_test_xyz' })
     assert.strictEqual(viaKey.deployment, 'dep0000002')
