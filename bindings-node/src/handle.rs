@@ -476,7 +476,8 @@ impl Lupa {
             })
         );
         let caller = Caller::from_parts(key_env.as_deref(), key.as_deref(), internal, target.as_deref());
-        let request = caller.map(|caller| ResolveRequest { project, deployment_id, requires_deployment: requires, caller });
+        let request =
+            caller.map(|caller| ResolveRequest { project, deployment_id, requires_deployment: requires, caller });
         // An answer held in process memory settles the Promise here, on the
         // JavaScript thread, without a hop to the runtime's threads.
         if let Ok(request) = &request
