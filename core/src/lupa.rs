@@ -131,6 +131,9 @@ struct Inner {
     store: Arc<dyn Store>,
     cache: Option<GuardedCache>,
     local: Option<Arc<LocalTier>>,
+    /// Durable cache updates this process applied and has yet to remove:
+    /// removed in batches by the background task, off the change's path.
+    applied: std::sync::Mutex<Vec<i64>>,
     keys: CacheKeys,
     store_timeout: Duration,
     closed: AtomicBool,
@@ -273,6 +276,7 @@ impl Lupa {
                 store,
                 cache,
                 local,
+                applied: std::sync::Mutex::new(Vec::new()),
                 keys: CacheKeys::new(options.key_prefix),
                 store_timeout: options.store_timeout,
                 closed: AtomicBool::new(false),
@@ -288,6 +292,11 @@ impl Lupa {
     /// made afterwards fail with `STORAGE_UNAVAILABLE`; closing twice is
     /// harmless.
     pub async fn close(&self) {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        // Best effort: a record left behind is only applied once more.
+        let _ = self.inner.remove_applied().await;
         if !self.inner.closed.swap(true, Ordering::AcqRel) {
             self.inner.store.close().await;
         }
@@ -650,7 +659,7 @@ impl Lupa {
                 (h, c.breaker.state())
             }
         };
-        let pending = self.db(self.inner.store.pending_invalidations(10_000)).await.ok().map(|p| p.len());
+        let pending = self.inner.count_pending().await.ok();
         let local_projects = self.inner.local.as_ref().map(|l| l.len());
         Health { store, cache, breaker, pending_cache_updates: pending, local_projects }
     }
@@ -756,15 +765,35 @@ impl Inner {
             tracing::warn!(target: "lupa_core::cache", "cache update pending; it will be applied when the cache is back");
             return false;
         }
-        if let Err(e) = self.db(self.store.clear_invalidations(&[id])).await {
-            // Applying it again later is harmless.
-            tracing::debug!(target: "lupa_core::cache", error = %e, "could not remove an applied cache update");
-        }
+        self.applied.lock().unwrap_or_else(|e| e.into_inner()).push(id);
         true
+    }
+
+    /// Removes the records of updates this process applied; one that stays
+    /// (the store failed) is applied again later, which is harmless.
+    async fn remove_applied(&self) -> Result<()> {
+        let ids = std::mem::take(&mut *self.applied.lock().unwrap_or_else(|e| e.into_inner()));
+        if ids.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.db(self.store.clear_invalidations(&ids)).await {
+            self.applied.lock().unwrap_or_else(|e| e.into_inner()).extend(ids);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Recorded updates that no process has applied yet, as far as this one
+    /// knows.
+    async fn count_pending(&self) -> Result<usize> {
+        let rows = self.db(self.store.pending_invalidations(10_000)).await?;
+        let applied = self.applied.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Ok(rows.iter().filter(|p| !applied.contains(&p.id)).count())
     }
 
     async fn apply_pending(&self) -> Result<usize> {
         let Some(cache) = &self.cache else { return Ok(0) };
+        self.remove_applied().await?;
         loop {
             let batch = self.db(self.store.pending_invalidations(256)).await?;
             if batch.is_empty() {

@@ -124,10 +124,42 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e6
 }
 
-fn report(implementation: &str, case: &str, mut latencies: Vec<Duration>, wall: Duration) {
+/// Counts the commands a Redis server has run (`INFO commandstats`), so a
+/// case can report the calls its timed region made.
+struct CommandCounter {
+    conn: Option<redis::aio::MultiplexedConnection>,
+}
+
+impl CommandCounter {
+    async fn new(cache: &str) -> CommandCounter {
+        let conn = if cache.starts_with("redis") {
+            match redis::Client::open(cache) {
+                Ok(c) => c.get_multiplexed_async_connection().await.ok(),
+                Err(_) => None,
+            }
+        } else {
+            None
+        };
+        CommandCounter { conn }
+    }
+
+    async fn calls(&mut self) -> Option<u64> {
+        let conn = self.conn.as_mut()?;
+        let info: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await.ok()?;
+        Some(
+            info.lines()
+                .filter_map(|l| {
+                    l.split_once("calls=").and_then(|(_, rest)| rest.split(',').next()?.parse::<u64>().ok())
+                })
+                .sum(),
+        )
+    }
+}
+
+fn report(implementation: &str, case: &str, mut latencies: Vec<Duration>, wall: Duration, redis_calls: Option<u64>) {
     latencies.sort();
     let ops = latencies.len();
-    let line = json!({
+    let mut line = json!({
         "impl": implementation,
         "case": case,
         "ops": ops,
@@ -135,6 +167,9 @@ fn report(implementation: &str, case: &str, mut latencies: Vec<Duration>, wall: 
         "p50_us": (percentile(&latencies, 0.50) * 10.0).round() / 10.0,
         "p99_us": (percentile(&latencies, 0.99) * 10.0).round() / 10.0,
     });
+    if let Some(calls) = redis_calls {
+        line["redis_calls_timed"] = json!(calls);
+    }
     println!("{line}");
 }
 
@@ -168,6 +203,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     config.local_cache = local;
     config.pool_size = 16;
     let implementation = if local { "rust-core" } else { "rust-core-redis-only" };
+    let mut counter = CommandCounter::new(&config.cache).await;
     let lupa = Lupa::open(config).await?;
     let deadline = Instant::now() + Duration::from_secs(seconds as u64);
     let mut latencies = Vec::with_capacity(ops);
@@ -181,6 +217,7 @@ async fn run(args: Args) -> Result<(), Failure> {
             for &i in &picks {
                 lupa.resolve(&request(i)).await?;
             }
+            let before = counter.calls().await;
             let wall = Instant::now();
             for &i in &picks {
                 if Instant::now() > deadline {
@@ -191,7 +228,9 @@ async fn run(args: Args) -> Result<(), Failure> {
                 lupa.resolve(&r).await?;
                 latencies.push(t.elapsed());
             }
-            report(implementation, &case, latencies, wall.elapsed());
+            let wall = wall.elapsed();
+            let calls = timed_calls(before, counter.calls().await, 0);
+            report(implementation, &case, latencies, wall, calls);
         }
         "warm_c64" => {
             let picks = Arc::new(order(ops, projects, 42));
@@ -199,6 +238,7 @@ async fn run(args: Args) -> Result<(), Failure> {
                 lupa.resolve(&live(&project_id(i))).await?;
             }
             let next = Arc::new(AtomicUsize::new(0));
+            let before = counter.calls().await;
             let wall = Instant::now();
             let tasks: Vec<_> = (0..64)
                 .map(|_| {
@@ -221,10 +261,14 @@ async fn run(args: Args) -> Result<(), Failure> {
             for t in tasks {
                 latencies.extend(t.await??);
             }
-            report(implementation, &case, latencies, wall.elapsed());
+            let wall = wall.elapsed();
+            let calls = timed_calls(before, counter.calls().await, 0);
+            report(implementation, &case, latencies, wall, calls);
         }
         "cold_seq" => {
             let probe = lupa.cache_probe();
+            let before = counter.calls().await;
+            let mut resets = 0u64;
             let mut wall = Duration::ZERO;
             for i in 0..ops.min(projects) {
                 if Instant::now() > deadline {
@@ -234,6 +278,7 @@ async fn run(args: Args) -> Result<(), Failure> {
                 if let Some(probe) = &probe {
                     for key in [format!("project:{p}:exists"), format!("project:{p}:production_deployment")] {
                         probe.set(&key, "", Duration::from_millis(1)).await?;
+                        resets += 1;
                     }
                 }
                 let r = live(&p);
@@ -244,10 +289,12 @@ async fn run(args: Args) -> Result<(), Failure> {
                 wall += took;
                 latencies.push(took);
             }
-            report(implementation, &case, latencies, wall);
+            let calls = timed_calls(before, counter.calls().await, resets);
+            report(implementation, &case, latencies, wall, calls);
         }
         "promote_seq" => {
             let n = projects.min(ops).max(1);
+            let before = counter.calls().await;
             let wall = Instant::now();
             for k in 0..ops {
                 if Instant::now() > deadline {
@@ -259,6 +306,8 @@ async fn run(args: Args) -> Result<(), Failure> {
                 lupa.promote(&p, &target).await?;
                 latencies.push(t.elapsed());
             }
+            let wall = wall.elapsed();
+            let calls = timed_calls(before, counter.calls().await, 0);
             // Put production back where the seed had it.
             if (ops / n) % 2 == 1 {
                 for k in 0..n {
@@ -266,12 +315,18 @@ async fn run(args: Args) -> Result<(), Failure> {
                     lupa.promote(&p, &format!("{p}_prod")).await?;
                 }
             }
-            report(implementation, &case, latencies, wall.elapsed());
+            report(implementation, &case, latencies, wall, calls);
         }
         other => return Err(format!("unknown case {other}").into()),
     }
     lupa.close().await;
     Ok(())
+}
+
+/// Commands between two counts, less the second INFO itself and the
+/// commands the case made outside its timed region.
+fn timed_calls(before: Option<u64>, after: Option<u64>, outside: u64) -> Option<u64> {
+    Some(after?.saturating_sub(before?).saturating_sub(1 + outside))
 }
 
 /// N warm resolves answered from process memory, on memory backends.
