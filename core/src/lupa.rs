@@ -497,6 +497,7 @@ impl Lupa {
     /// one fetch.
     pub async fn resolve(&self, request: &ResolveRequest) -> Result<Resolution> {
         let req = request.validate()?;
+        self.inner.check_open()?;
         let Some(local) = &self.inner.local else { return self.resolve_shared(&req).await };
         let question = question_of(&req);
         let ticket = match local.get(&req.project, &question) {
@@ -517,7 +518,7 @@ impl Lupa {
     /// none when the in-process tier does not hold it (then call
     /// [`Lupa::resolve`]). Malformed requests get their error at once.
     pub fn resolve_cached(&self, request: &ResolveRequest) -> Option<Result<Resolution>> {
-        let req = match request.validate() {
+        let req = match request.validate().and_then(|r| self.inner.check_open().map(|()| r)) {
             Ok(r) => r,
             Err(e) => return Some(Err(e)),
         };
@@ -747,10 +748,16 @@ impl Lupa {
 }
 
 impl Inner {
-    async fn db<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    /// A closed handle answers nothing, not even from a cache.
+    fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::storage_unavailable(&"the handle is closed"));
         }
+        Ok(())
+    }
+
+    async fn db<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        self.check_open()?;
         match tokio::time::timeout(self.store_timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(Error::storage_unavailable(&format!("no answer within {:?}", self.store_timeout))),

@@ -82,7 +82,12 @@ async fn postgres_out_of_reach_and_back() {
 #[tokio::test]
 async fn a_closed_handle_says_so() {
     let lupa = Lupa::open(Config::new("sqlite::memory:", "memory://")).await.unwrap();
+    lupa.create_project(NewProject { id: Some("p1".into()), org_id: "o".into(), name: "P".into() }).await.unwrap();
+    // Held in memory and in the cache: a closed handle still answers nothing.
+    let _ = lupa.resolve(&live()).await;
+    let _ = lupa.resolve(&live()).await;
     lupa.close().await;
+    assert!(matches!(lupa.resolve_cached(&live()), Some(Err(e)) if e.code() == ErrorCode::StorageUnavailable));
     lupa.close().await;
     let err = lupa.resolve(&live()).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::StorageUnavailable);
