@@ -43,6 +43,9 @@ pub struct Config {
     /// Longest an in-process answer is used while the invalidation channel
     /// is down (or when there is none).
     pub local_bound: Duration,
+    /// Count resolutions, cache tiers, store operations and changes
+    /// ([`crate::Lupa::stats`]); off, `stats` answers all zero.
+    pub metrics: bool,
 }
 
 impl Default for Config {
@@ -61,6 +64,7 @@ impl Default for Config {
             local_cache: true,
             local_capacity: 100_000,
             local_bound: Duration::from_secs(1),
+            metrics: true,
         }
     }
 }
@@ -125,6 +129,7 @@ impl fmt::Debug for Config {
             .field("local_cache", &self.local_cache)
             .field("local_capacity", &self.local_capacity)
             .field("local_bound", &self.local_bound)
+            .field("metrics", &self.metrics)
             .finish()
     }
 }

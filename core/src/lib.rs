@@ -41,6 +41,7 @@ mod ids;
 mod lifecycle;
 mod local;
 mod lupa;
+pub mod metrics;
 mod model;
 mod redact;
 mod resolve;
@@ -55,6 +56,7 @@ pub use config::Config;
 pub use error::{Error, ErrorCode, Result};
 pub use ids::{DeploymentId, MAX_ID_LEN, OrgId, ProjectId, SnapshotId};
 pub use lupa::{CacheProbe, ComponentHealth, CreateDeployment, Health, Lupa, MAX_PAGE, NewProject, Options};
+pub use metrics::Stats;
 pub use model::{
     Changed, Deployment, DeploymentSummary, Environment, FinalStatus, HistoryEntry, Page, Project, Promotion, Status,
     Timestamp, format_timestamp, parse_timestamp,

@@ -3,9 +3,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use tracing::Instrument as _;
 
 use crate::cache::guard::{BreakerState, GuardedCache};
 use crate::cache::keys::{self, CacheKeys};
@@ -14,10 +15,11 @@ use crate::cache::redis::RedisCache;
 use crate::cache::{Cache, CacheEntry, Invalidation, VersionedFill, values};
 use crate::channel::Channel;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::ids::{DeploymentId, OrgId, ProjectId, SnapshotId};
 use crate::lifecycle::{self, Effect, NewDeployment};
 use crate::local::{LocalTier, Question};
+use crate::metrics::{Change, Metrics, Stats};
 use crate::model::{
     Changed, Deployment, Environment, FinalStatus, HistoryEntry, Page, Project, Promotion, Status, now,
     parse_timestamp, validate_project_name,
@@ -137,6 +139,7 @@ struct Inner {
     keys: CacheKeys,
     store_timeout: Duration,
     closed: AtomicBool,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// A Lupa handle: cheap to clone, safe to share across tasks and threads.
@@ -181,6 +184,8 @@ pub struct Options {
     pub local_capacity: usize,
     /// See [`Config::local_bound`].
     pub local_bound: Duration,
+    /// See [`Config::metrics`].
+    pub metrics: bool,
 }
 
 impl From<&Config> for Options {
@@ -195,6 +200,7 @@ impl From<&Config> for Options {
             local_cache: c.local_cache,
             local_capacity: c.local_capacity,
             local_bound: c.local_bound,
+            metrics: c.metrics,
         }
     }
 }
@@ -268,8 +274,12 @@ impl Lupa {
         local: Option<Arc<LocalTier>>,
         options: Options,
     ) -> Lupa {
-        let cache = cache
-            .map(|c| GuardedCache::new(c, options.cache_timeout, options.breaker_threshold, options.breaker_cooldown));
+        let metrics = options.metrics.then(|| Arc::new(Metrics::new()));
+        let cache = cache.map(|c| {
+            let (timeout, threshold, cooldown) =
+                (options.cache_timeout, options.breaker_threshold, options.breaker_cooldown);
+            GuardedCache::new(c, timeout, threshold, cooldown, metrics.clone())
+        });
         let has_cache = cache.is_some();
         let lupa = Lupa {
             inner: Arc::new(Inner {
@@ -280,6 +290,7 @@ impl Lupa {
                 keys: CacheKeys::new(options.key_prefix),
                 store_timeout: options.store_timeout,
                 closed: AtomicBool::new(false),
+                metrics,
             }),
         };
         if has_cache && let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -337,8 +348,13 @@ impl Lupa {
         };
         let org_id = OrgId::new(new.org_id)?;
         validate_project_name(&new.name)?;
+        let span = tracing::info_span!("lupa.create_project", project = %id, error = tracing::field::Empty);
+        traced(span, self.insert_project(id, org_id, new.name)).await
+    }
+
+    async fn insert_project(&self, id: ProjectId, org_id: OrgId, name: String) -> Result<Project> {
         let t = now();
-        let project = Project { id, org_id, name: new.name, created_at: t, updated_at: t };
+        let project = Project { id, org_id, name, created_at: t, updated_at: t };
         let version = self.db(self.inner.store.insert_project(&project)).await?;
         // Answers "project not found" may be held in process memory, here and
         // elsewhere; the shared cache holds no negative answers.
@@ -360,7 +376,9 @@ impl Lupa {
     /// One project.
     pub async fn get_project(&self, id: &str) -> Result<Project> {
         let id = ProjectId::new(id)?;
-        self.db(self.inner.store.get_project(&id)).await?.ok_or_else(Error::project_not_found)
+        let span = tracing::debug_span!("lupa.get_project", project = %id, error = tracing::field::Empty);
+        traced(span, async { self.db(self.inner.store.get_project(&id)).await?.ok_or_else(Error::project_not_found) })
+            .await
     }
 
     /// Projects in id order (bytes), a page at a time.
@@ -369,7 +387,8 @@ impl Lupa {
         let after = cursor
             .map(|c| ProjectId::new(c).map_err(|_| Error::invalid_argument("cursor is not one this library returned")))
             .transpose()?;
-        let items = self.db(self.inner.store.list_projects(after.as_ref(), limit)).await?;
+        let span = tracing::debug_span!("lupa.list_projects", limit, error = tracing::field::Empty);
+        let items = traced(span, self.db(self.inner.store.list_projects(after.as_ref(), limit))).await?;
         let next_cursor = (items.len() == limit as usize).then(|| items.last().map(|p| p.id.to_string())).flatten();
         Ok(Page { items, next_cursor })
     }
@@ -378,7 +397,8 @@ impl Lupa {
     /// entry of the project and of its deployments.
     pub async fn delete_project(&self, id: &str) -> Result<Changed<()>> {
         let id = ProjectId::new(id)?;
-        self.change(&id, |tx, keys| Box::pin(lifecycle::delete_project(tx, keys))).await
+        let span = tracing::info_span!("lupa.delete_project", project = %id, error = tracing::field::Empty);
+        traced(span, self.change(&id, uncounted, |tx, keys| Box::pin(lifecycle::delete_project(tx, keys)))).await
     }
 
     // ----- deployments ----------------------------------------------------
@@ -392,14 +412,27 @@ impl Lupa {
         };
         let snapshot_id = SnapshotId::new(new.snapshot)?;
         let created_at = new.created_at.as_deref().map(parse_timestamp).transpose()?;
+        let span = tracing::info_span!(
+            "lupa.create_deployment",
+            project = %project,
+            deployment = %id,
+            environment = %new.environment,
+            error = tracing::field::Empty,
+        );
         let new = NewDeployment { id, snapshot_id, environment: new.environment, created_at };
-        self.change(&project, move |tx, keys| Box::pin(lifecycle::create_deployment(tx, keys, new))).await
+        let change =
+            self.change(&project, uncounted, move |tx, keys| Box::pin(lifecycle::create_deployment(tx, keys, new)));
+        traced(span, change).await
     }
 
     /// One deployment, of any project.
     pub async fn get_deployment(&self, id: &str) -> Result<Deployment> {
         let id = DeploymentId::new(id)?;
-        self.db(self.inner.store.get_deployment(&id)).await?.ok_or_else(Error::deployment_not_found)
+        let span = tracing::debug_span!("lupa.get_deployment", deployment = %id, error = tracing::field::Empty);
+        traced(span, async {
+            self.db(self.inner.store.get_deployment(&id)).await?.ok_or_else(Error::deployment_not_found)
+        })
+        .await
     }
 
     /// A project's deployments, newest `created_at` first (ties: greater id
@@ -413,12 +446,17 @@ impl Lupa {
         let project = ProjectId::new(project)?;
         let limit = parse_limit(limit)?;
         let after = cursor.map(parse_deployment_cursor).transpose()?;
-        let items = self.db(self.inner.store.list_deployments(&project, after.as_ref(), limit)).await?;
-        if items.is_empty() && self.db(self.inner.store.get_project(&project)).await?.is_none() {
-            return Err(Error::project_not_found());
-        }
-        let next_cursor = (items.len() == limit as usize).then(|| items.last().map(deployment_cursor)).flatten();
-        Ok(Page { items, next_cursor })
+        let span =
+            tracing::debug_span!("lupa.list_deployments", project = %project, limit, error = tracing::field::Empty);
+        traced(span, async {
+            let items = self.db(self.inner.store.list_deployments(&project, after.as_ref(), limit)).await?;
+            if items.is_empty() && self.db(self.inner.store.get_project(&project)).await?.is_none() {
+                return Err(Error::project_not_found());
+            }
+            let next_cursor = (items.len() == limit as usize).then(|| items.last().map(deployment_cursor)).flatten();
+            Ok(Page { items, next_cursor })
+        })
+        .await
     }
 
     /// The processing task's call: `ready` or `failed`. A deployment created
@@ -433,10 +471,27 @@ impl Lupa {
         if let Some(m) = &message {
             crate::model::validate_failure_message(m)?;
         }
-        let d = self.db(self.inner.store.get_deployment(&id)).await?.ok_or_else(Error::deployment_not_found)?;
-        // Inside the transaction the deployment is read again under the
-        // project's lock; a deployment deleted meanwhile is not found then.
-        self.change(&d.project_id, move |tx, keys| Box::pin(lifecycle::set_status(tx, keys, id, status, message))).await
+        let span = tracing::info_span!(
+            "lupa.set_status",
+            deployment = %id,
+            status = %Status::from(status),
+            project = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        traced(span.clone(), async move {
+            let d = self.db(self.inner.store.get_deployment(&id)).await?.ok_or_else(Error::deployment_not_found)?;
+            span.record("project", d.project_id.as_str());
+            // Inside the transaction the deployment is read again under the
+            // project's lock; a deployment deleted meanwhile is not found then.
+            // A status change that leaves the deployment in production was a
+            // promotion of a deployment created for production.
+            let promoted = |d: &Deployment| (d.environment == Environment::Production).then_some(Change::Promotion);
+            self.change(&d.project_id, promoted, move |tx, keys| {
+                Box::pin(lifecycle::set_status(tx, keys, id, status, message))
+            })
+            .await
+        })
+        .await
     }
 
     /// Makes a ready deployment production, demoting the current one, in one
@@ -444,7 +499,14 @@ impl Lupa {
     pub async fn promote(&self, project: &str, deployment: &str) -> Result<Changed<Promotion>> {
         let project = ProjectId::new(project)?;
         let id = DeploymentId::new(deployment)?;
-        self.change(&project, move |tx, keys| Box::pin(lifecycle::promote(tx, keys, id))).await
+        let span =
+            tracing::info_span!("lupa.promote", project = %project, deployment = %id, error = tracing::field::Empty);
+        let change = self.change(
+            &project,
+            |_| Some(Change::Promotion),
+            move |tx, keys| Box::pin(lifecycle::promote(tx, keys, id)),
+        );
+        traced(span, change).await
     }
 
     /// Sets a deployment's environment without demoting anyone: production
@@ -457,20 +519,41 @@ impl Lupa {
     ) -> Result<Changed<Deployment>> {
         let project = ProjectId::new(project)?;
         let id = DeploymentId::new(deployment)?;
-        self.change(&project, move |tx, keys| Box::pin(lifecycle::set_environment(tx, keys, id, environment))).await
+        let span = tracing::info_span!(
+            "lupa.set_environment",
+            project = %project,
+            deployment = %id,
+            environment = %environment,
+            error = tracing::field::Empty,
+        );
+        let change = self.change(&project, uncounted, move |tx, keys| {
+            Box::pin(lifecycle::set_environment(tx, keys, id, environment))
+        });
+        traced(span, change).await
     }
 
     /// Deletes a deployment (production included); its id is free again.
     pub async fn delete_deployment(&self, project: &str, deployment: &str) -> Result<Changed<Deployment>> {
         let project = ProjectId::new(project)?;
         let id = DeploymentId::new(deployment)?;
-        self.change(&project, move |tx, keys| Box::pin(lifecycle::delete_deployment(tx, keys, id))).await
+        let span = tracing::info_span!(
+            "lupa.delete_deployment",
+            project = %project,
+            deployment = %id,
+            error = tracing::field::Empty,
+        );
+        let change =
+            self.change(&project, uncounted, move |tx, keys| Box::pin(lifecycle::delete_deployment(tx, keys, id)));
+        traced(span, change).await
     }
 
     /// Promotes the deployment that was production before the current one.
     pub async fn rollback(&self, project: &str) -> Result<Changed<Promotion>> {
         let project = ProjectId::new(project)?;
-        self.change(&project, |tx, keys| Box::pin(lifecycle::rollback(tx, keys))).await
+        let span = tracing::info_span!("lupa.rollback", project = %project, error = tracing::field::Empty);
+        let change =
+            self.change(&project, |_| Some(Change::Rollback), |tx, keys| Box::pin(lifecycle::rollback(tx, keys)));
+        traced(span, change).await
     }
 
     /// A project's environment changes, newest first, a page at a time.
@@ -480,12 +563,17 @@ impl Lupa {
         let before = cursor
             .map(|c| c.parse::<i64>().map_err(|_| Error::invalid_argument("cursor is not one this library returned")))
             .transpose()?;
-        let items = self.db(self.inner.store.history(&project, before, limit)).await?;
-        if items.is_empty() && self.db(self.inner.store.get_project(&project)).await?.is_none() {
-            return Err(Error::project_not_found());
-        }
-        let next_cursor = (items.len() == limit as usize).then(|| items.last().map(|e| e.seq.to_string())).flatten();
-        Ok(Page { items, next_cursor })
+        let span = tracing::debug_span!("lupa.history", project = %project, limit, error = tracing::field::Empty);
+        traced(span, async {
+            let items = self.db(self.inner.store.history(&project, before, limit)).await?;
+            if items.is_empty() && self.db(self.inner.store.get_project(&project)).await?.is_none() {
+                return Err(Error::project_not_found());
+            }
+            let next_cursor =
+                (items.len() == limit as usize).then(|| items.last().map(|e| e.seq.to_string())).flatten();
+            Ok(Page { items, next_cursor })
+        })
+        .await
     }
 
     // ----- resolution -----------------------------------------------------
@@ -496,15 +584,38 @@ impl Lupa {
     /// shared cache, the store. Concurrent misses of the same question share
     /// one fetch.
     pub async fn resolve(&self, request: &ResolveRequest) -> Result<Resolution> {
+        let Some(metrics) = &self.inner.metrics else { return self.resolve_uncounted(request).await };
+        let started = Instant::now();
+        let result = self.resolve_uncounted(request).await;
+        metrics.resolution(&request.project, &result, started.elapsed());
+        result
+    }
+
+    async fn resolve_uncounted(&self, request: &ResolveRequest) -> Result<Resolution> {
         let req = request.validate()?;
         self.inner.check_open()?;
-        let Some(local) = &self.inner.local else { return self.resolve_shared(&req).await };
+        let span = tracing::debug_span!(
+            "lupa.resolve",
+            project = %req.project,
+            deployment_id = req.deployment.as_ref().map(DeploymentId::as_str),
+            target = %req.target,
+            requires_deployment = req.requires_deployment,
+            deployment = tracing::field::Empty,
+            source = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        let Some(local) = &self.inner.local else { return traced_resolution(span, self.resolve_shared(&req)).await };
         let question = question_of(&req);
         let ticket = match local.get(&req.project, &question) {
-            Ok(answer) => return answer.map(|deployment| Resolution { deployment, source: Source::Local }),
+            Ok(answer) => {
+                self.inner.count(|m| m.local(true));
+                return answer.map(|deployment| Resolution { deployment, source: Source::Local });
+            }
             Err(ticket) => ticket,
         };
-        let result = local.single_flight(&req.project, &question, ticket, || self.resolve_shared(&req)).await;
+        self.inner.count(|m| m.local(false));
+        let flight = local.single_flight(&req.project, &question, ticket, || self.resolve_shared(&req));
+        let result = traced_resolution(span, flight).await;
         local.fill(
             &req.project,
             question,
@@ -520,13 +631,22 @@ impl Lupa {
     pub fn resolve_cached(&self, request: &ResolveRequest) -> Option<Result<Resolution>> {
         let req = match request.validate().and_then(|r| self.inner.check_open().map(|()| r)) {
             Ok(r) => r,
-            Err(e) => return Some(Err(e)),
+            Err(e) => {
+                self.inner.count(|m| m.resolution(&request.project, &Err(e.clone()), Duration::ZERO));
+                return Some(Err(e));
+            }
         };
         let local = self.inner.local.as_ref()?;
-        local
+        let started = self.inner.metrics.as_ref().map(|_| Instant::now());
+        let result = local
             .get(&req.project, &question_of(&req))
             .ok()
-            .map(|answer| answer.map(|deployment| Resolution { deployment, source: Source::Local }))
+            .map(|answer| answer.map(|deployment| Resolution { deployment, source: Source::Local }))?;
+        if let (Some(m), Some(started)) = (&self.inner.metrics, started) {
+            m.local(true);
+            m.resolution(&request.project, &result, started.elapsed());
+        }
+        Some(result)
     }
 
     async fn resolve_shared(&self, req: &crate::resolve::ValidRequest) -> Result<Resolution> {
@@ -548,8 +668,10 @@ impl Lupa {
             && values::decode_project_exists(exists).is_some()
             && let Some(d) = values::decode_deployment_id(pointer)
         {
+            self.count_shared(true);
             return Ok(Resolution { deployment: Some(d), source: Source::Cache });
         }
+        self.count_shared_miss(&cached);
         let found = self.db(self.inner.store.lookup_environment(project, env)).await?;
         let info = found.project.ok_or_else(Error::project_not_found)?;
         if cached.is_some() {
@@ -581,8 +703,10 @@ impl Lupa {
             && &info.project_id == project
             && (!requires || info.status == Status::Ready)
         {
+            self.count_shared(true);
             return Ok(Resolution { deployment: Some(id.clone()), source: Source::Cache });
         }
+        self.count_shared_miss(&cached);
         let found = self.db(self.inner.store.lookup_deployment(project, id)).await?;
         let pinfo = found.project.ok_or_else(Error::project_not_found)?;
         if cached.is_some() {
@@ -626,8 +750,10 @@ impl Lupa {
         if let Some([Some(v)]) = cached.as_deref().and_then(|v| <&[_; 1]>::try_from(v).ok())
             && values::decode_project_exists(v).is_some()
         {
+            self.count_shared(true);
             return Ok(Source::Cache);
         }
+        self.count_shared_miss(&cached);
         let found = self.db(self.inner.store.lookup_environment(project, Environment::Production)).await?;
         let info = found.project.ok_or_else(Error::project_not_found)?;
         if cached.is_some() {
@@ -639,6 +765,32 @@ impl Lupa {
             self.cache_fill(&[fill]).await;
         }
         Ok(Source::Store)
+    }
+
+    fn count_shared(&self, hit: bool) {
+        self.inner.count(|m| m.shared_cache(hit));
+    }
+
+    /// A cache read that answered without a usable answer is a miss; one
+    /// that failed was counted as a failure already.
+    fn count_shared_miss(&self, cached: &Option<Vec<Option<String>>>) {
+        if cached.is_some() {
+            self.count_shared(false);
+        }
+    }
+
+    // ----- observability --------------------------------------------------
+
+    /// What this handle has counted since it was opened (all zero with
+    /// [`Config::metrics`] off); [`Stats::to_prometheus`] renders it for a
+    /// scrape endpoint.
+    pub fn stats(&self) -> Stats {
+        let breaker = self.inner.cache.as_ref().map(|c| c.breaker.state());
+        let local = self.inner.local.as_ref().map(|l| l.len());
+        match &self.inner.metrics {
+            Some(m) => m.snapshot(breaker, local),
+            None => Metrics::new().snapshot(breaker, local),
+        }
     }
 
     // ----- health ---------------------------------------------------------
@@ -696,7 +848,9 @@ impl Lupa {
     /// Runs one change in a transaction that holds the project: the rule in
     /// `op`, then a new version and a durable cache update in the same
     /// transaction, then the cache update itself after commit.
-    async fn change<T, F>(&self, project: &ProjectId, op: F) -> Result<Changed<T>>
+    ///
+    /// `counted` names the kind of change to count when something changed.
+    async fn change<T, F>(&self, project: &ProjectId, counted: fn(&T) -> Option<Change>, op: F) -> Result<Changed<T>>
     where
         T: Send,
         F: for<'a> FnOnce(
@@ -743,6 +897,11 @@ impl Lupa {
         {
             local.invalidate(project, Some(version));
         }
+        if changed.is_some()
+            && let Some(kind) = counted(&value)
+        {
+            inner.count(|m| m.change(kind));
+        }
         Ok(Changed { value, cache_pending })
     }
 }
@@ -758,9 +917,17 @@ impl Inner {
 
     async fn db<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
         self.check_open()?;
-        match tokio::time::timeout(self.store_timeout, fut).await {
+        let result = match tokio::time::timeout(self.store_timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(Error::storage_unavailable(&format!("no answer within {:?}", self.store_timeout))),
+        };
+        self.count(|m| m.store_query(result.as_ref().is_err_and(|e| e.code() == ErrorCode::StorageUnavailable)));
+        result
+    }
+
+    fn count(&self, f: impl FnOnce(&Metrics)) {
+        if let Some(m) = &self.metrics {
+            f(m);
         }
     }
 
@@ -833,6 +1000,37 @@ async fn apply_pending_forever(inner: Weak<Inner>, every: Duration) {
             tracing::debug!(target: "lupa_core::cache", error = %e, "could not look for pending cache updates");
         }
     }
+}
+
+/// Runs `fut` inside `span`, recording the error code when it fails.
+async fn traced<T>(span: tracing::Span, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let result = fut.instrument(span.clone()).await;
+    if let Err(e) = &result {
+        span.record("error", e.code().as_str());
+    }
+    result
+}
+
+/// [`traced`], recording where a resolution's answer came from.
+async fn traced_resolution(
+    span: tracing::Span,
+    fut: impl std::future::Future<Output = Result<Resolution>>,
+) -> Result<Resolution> {
+    let result = traced(span.clone(), fut).await;
+    if let Ok(r) = &result
+        && !span.is_disabled()
+    {
+        span.record("source", r.source.as_str());
+        if let Some(d) = &r.deployment {
+            span.record("deployment", d.as_str());
+        }
+    }
+    result
+}
+
+/// For changes that are not counted.
+fn uncounted<T>(_: &T) -> Option<Change> {
+    None
 }
 
 fn exists_entry(key: String, info: &crate::store::ProjectInfo) -> CacheEntry {

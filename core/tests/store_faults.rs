@@ -57,6 +57,9 @@ async fn postgres_out_of_reach_and_back() {
     expect_unavailable(&lupa, "silent PostgreSQL").await;
     proxy.set(Mode::Refuse);
     expect_unavailable(&lupa, "refusing PostgreSQL").await;
+    let s = lupa.stats();
+    assert_eq!(s.resolutions.errors_with(ErrorCode::StorageUnavailable), 2);
+    assert!(s.store.unavailable >= 4, "two resolves and two promotions failed: {:?}", s.store);
 
     proxy.set(Mode::Pass);
     let t = Instant::now();

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Cache, CacheError};
+use crate::metrics::{CacheFailure, Metrics};
 
 /// Where the breaker stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -71,16 +72,20 @@ impl Breaker {
         }
     }
 
-    pub(crate) fn failure(&self) {
+    /// Counts a failure; true when it opened the breaker.
+    pub(crate) fn failure(&self) -> bool {
         let n = self.failures.fetch_add(1, Ordering::AcqRel).saturating_add(1);
         let trial_failed = self.trial.load(Ordering::Acquire);
         if n >= self.threshold || trial_failed {
             let until = self.now_ms().saturating_add(u64::try_from(self.cooldown.as_millis()).unwrap_or(u64::MAX));
-            if self.open_until.swap(until, Ordering::AcqRel) == 0 {
+            let opened = self.open_until.swap(until, Ordering::AcqRel) == 0;
+            if opened {
                 tracing::warn!(target: "lupa_core::cache", failures = n, "cache failing; circuit open");
             }
             self.trial.store(false, Ordering::Release);
+            return opened;
         }
+        false
     }
 
     pub(crate) fn state(&self) -> BreakerState {
@@ -97,11 +102,24 @@ pub(crate) struct GuardedCache {
     pub(crate) inner: Arc<dyn Cache>,
     timeout: Duration,
     pub(crate) breaker: Breaker,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl GuardedCache {
-    pub(crate) fn new(inner: Arc<dyn Cache>, timeout: Duration, threshold: u32, cooldown: Duration) -> GuardedCache {
-        GuardedCache { inner, timeout, breaker: Breaker::new(threshold, cooldown) }
+    pub(crate) fn new(
+        inner: Arc<dyn Cache>,
+        timeout: Duration,
+        threshold: u32,
+        cooldown: Duration,
+        metrics: Option<Arc<Metrics>>,
+    ) -> GuardedCache {
+        GuardedCache { inner, timeout, breaker: Breaker::new(threshold, cooldown), metrics }
+    }
+
+    fn count(&self, failure: CacheFailure) {
+        if let Some(m) = &self.metrics {
+            m.cache_failure(failure);
+        }
     }
 
     /// Runs one cache call, or fails at once while the breaker is open.
@@ -110,17 +128,25 @@ impl GuardedCache {
         Fut: std::future::Future<Output = Result<T, CacheError>>,
     {
         if !self.breaker.allows() {
+            self.count(CacheFailure::Skipped);
             return Err(CacheError("skipped while the circuit is open".into()));
         }
         let result = match tokio::time::timeout(self.timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(CacheError(format!("no answer within {:?}", self.timeout))),
+            Ok(r) => r.inspect_err(|_| self.count(CacheFailure::Error)),
+            Err(_) => {
+                self.count(CacheFailure::Timeout);
+                Err(CacheError(format!("no answer within {:?}", self.timeout)))
+            }
         };
         match &result {
             Ok(_) => self.breaker.success(),
             Err(e) => {
                 tracing::debug!(target: "lupa_core::cache", error = %e, "cache call failed");
-                self.breaker.failure();
+                if self.breaker.failure()
+                    && let Some(m) = &self.metrics
+                {
+                    m.breaker_opened();
+                }
             }
         }
         result
