@@ -332,7 +332,13 @@ fn timed_calls(before: Option<u64>, after: Option<u64>, outside: u64) -> Option<
 /// N warm resolves answered from process memory, on memory backends.
 async fn warm_loop(args: Args) -> Result<(), Failure> {
     let ops = args.number("ops", 100_000)?;
-    let lupa = Lupa::open(Config::new("memory://", "memory://")).await?;
+    let mut config = Config::new("memory://", "memory://");
+    config.metrics = match args.or("metrics", "on").as_str() {
+        "on" => true,
+        "off" => false,
+        other => return Err(format!("--metrics is on or off, not {other}").into()),
+    };
+    let lupa = Lupa::open(config).await?;
     lupa.create_project(lupa_core::NewProject { id: Some("p".into()), org_id: "o".into(), name: "p".into() }).await?;
     lupa.create_deployment(lupa_core::CreateDeployment {
         project: "p".into(),
