@@ -584,38 +584,30 @@ impl Lupa {
     /// shared cache, the store. Concurrent misses of the same question share
     /// one fetch.
     pub async fn resolve(&self, request: &ResolveRequest) -> Result<Resolution> {
-        let Some(metrics) = &self.inner.metrics else { return self.resolve_uncounted(request).await };
-        let started = Instant::now();
         let result = self.resolve_uncounted(request).await;
-        metrics.resolution(&request.project, &result, started.elapsed());
+        self.inner.count(|m| m.resolution(&request.project, &result));
         result
     }
 
     async fn resolve_uncounted(&self, request: &ResolveRequest) -> Result<Resolution> {
         let req = request.validate()?;
         self.inner.check_open()?;
-        let span = tracing::debug_span!(
-            "lupa.resolve",
-            project = %req.project,
-            deployment_id = req.deployment.as_ref().map(DeploymentId::as_str),
-            target = %req.target,
-            requires_deployment = req.requires_deployment,
-            deployment = tracing::field::Empty,
-            source = tracing::field::Empty,
-            error = tracing::field::Empty,
-        );
-        let Some(local) = &self.inner.local else { return traced_resolution(span, self.resolve_shared(&req)).await };
+        let span = resolve_span(&req);
+        let Some(local) = &self.inner.local else { return self.past_memory(span, self.resolve_shared(&req)).await };
         let question = question_of(&req);
         let ticket = match local.get(&req.project, &question) {
             Ok(answer) => {
                 self.inner.count(|m| m.local(true));
+                if !span.is_disabled() {
+                    span.record("source", Source::Local.as_str());
+                }
                 return answer.map(|deployment| Resolution { deployment, source: Source::Local });
             }
             Err(ticket) => ticket,
         };
         self.inner.count(|m| m.local(false));
         let flight = local.single_flight(&req.project, &question, ticket, || self.resolve_shared(&req));
-        let result = traced_resolution(span, flight).await;
+        let result = self.past_memory(span, flight).await;
         local.fill(
             &req.project,
             question,
@@ -632,20 +624,19 @@ impl Lupa {
         let req = match request.validate().and_then(|r| self.inner.check_open().map(|()| r)) {
             Ok(r) => r,
             Err(e) => {
-                self.inner.count(|m| m.resolution(&request.project, &Err(e.clone()), Duration::ZERO));
+                self.inner.count(|m| m.resolution(&request.project, &Err(e.clone())));
                 return Some(Err(e));
             }
         };
         let local = self.inner.local.as_ref()?;
-        let started = self.inner.metrics.as_ref().map(|_| Instant::now());
         let result = local
             .get(&req.project, &question_of(&req))
             .ok()
             .map(|answer| answer.map(|deployment| Resolution { deployment, source: Source::Local }))?;
-        if let (Some(m), Some(started)) = (&self.inner.metrics, started) {
+        self.inner.count(|m| {
             m.local(true);
-            m.resolution(&request.project, &result, started.elapsed());
-        }
+            m.resolution(&request.project, &result);
+        });
         Some(result)
     }
 
@@ -765,6 +756,29 @@ impl Lupa {
             self.cache_fill(&[fill]).await;
         }
         Ok(Source::Store)
+    }
+
+    /// A resolution that process memory could not answer: timed for the
+    /// latency histogram, and traced.
+    async fn past_memory(
+        &self,
+        span: tracing::Span,
+        fut: impl std::future::Future<Output = Result<Resolution>>,
+    ) -> Result<Resolution> {
+        let started = self.inner.metrics.as_ref().map(|_| Instant::now());
+        let result = traced(span.clone(), fut).await;
+        if let (Some(m), Some(started)) = (&self.inner.metrics, started) {
+            m.latency(started.elapsed());
+        }
+        if let Ok(r) = &result
+            && !span.is_disabled()
+        {
+            span.record("source", r.source.as_str());
+            if let Some(d) = &r.deployment {
+                span.record("deployment", d.as_str());
+            }
+        }
+        result
     }
 
     fn count_shared(&self, hit: bool) {
@@ -1011,21 +1025,22 @@ async fn traced<T>(span: tracing::Span, fut: impl std::future::Future<Output = R
     result
 }
 
-/// [`traced`], recording where a resolution's answer came from.
-async fn traced_resolution(
-    span: tracing::Span,
-    fut: impl std::future::Future<Output = Result<Resolution>>,
-) -> Result<Resolution> {
-    let result = traced(span.clone(), fut).await;
-    if let Ok(r) = &result
-        && !span.is_disabled()
-    {
-        span.record("source", r.source.as_str());
-        if let Some(d) = &r.deployment {
-            span.record("deployment", d.as_str());
-        }
+/// The span of one resolution. Built only when a subscriber wants it: a
+/// disabled span still costs a tenth of a warm resolve.
+fn resolve_span(req: &crate::resolve::ValidRequest) -> tracing::Span {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return tracing::Span::none();
     }
-    result
+    tracing::debug_span!(
+        "lupa.resolve",
+        project = %req.project,
+        deployment_id = req.deployment.as_ref().map(DeploymentId::as_str),
+        target = %req.target,
+        requires_deployment = req.requires_deployment,
+        deployment = tracing::field::Empty,
+        source = tracing::field::Empty,
+        error = tracing::field::Empty,
+    )
 }
 
 /// For changes that are not counted.

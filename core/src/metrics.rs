@@ -12,7 +12,6 @@
 //! [`Stats::to_prometheus`] renders it in the Prometheus text format.
 
 use std::fmt::Write as _;
-use std::hash::{BuildHasher, BuildHasherDefault};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -80,6 +79,24 @@ pub(crate) enum CacheFailure {
     Skipped,
 }
 
+/// The first slot to probe for a deployment id. Not a general-purpose hash:
+/// ids are short, and a crowded table only sends further deployments to the
+/// untracked count, so two loads and a multiply (a tenth of SipHash's cost
+/// on the warm path) are enough.
+fn slot_of(id: &[u8]) -> usize {
+    let n = id.len();
+    let (head, tail) = if n >= 8 {
+        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+        (word(&id[..8]), word(&id[n - 8..]))
+    } else {
+        let mut buf = [0u8; 8];
+        buf[..n].copy_from_slice(id);
+        (u64::from_le_bytes(buf), 0)
+    };
+    let h = (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 54) as usize
+}
+
 /// A kind of change that is counted.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Change {
@@ -124,8 +141,8 @@ impl Metrics {
     }
 
     /// One finished resolution of `project` (as the caller gave it): its
-    /// outcome, the deployment it reached and how long it took.
-    pub(crate) fn resolution(&self, project: &str, result: &Result<Resolution>, took: Duration) {
+    /// outcome and the deployment it reached.
+    pub(crate) fn resolution(&self, project: &str, result: &Result<Resolution>) {
         match result {
             Ok(r) => {
                 self.resolved[source_index(r.source)].fetch_add(1, Relaxed);
@@ -137,6 +154,10 @@ impl Metrics {
                 self.failed[code_index(e.code())].fetch_add(1, Relaxed);
             }
         }
+    }
+
+    /// How long a resolution that went past process memory took.
+    pub(crate) fn latency(&self, took: Duration) {
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         let bucket = LATENCY_BOUNDS_US.iter().position(|b| micros <= *b).unwrap_or(LATENCY_BOUNDS_US.len());
         self.latency[bucket].fetch_add(1, Relaxed);
@@ -144,20 +165,17 @@ impl Metrics {
     }
 
     fn count_deployment(&self, project: &str, deployment: &DeploymentId) {
-        // The slot is chosen by the deployment id alone; FxHash because the
-        // default SipHash would cost more than the rest of a warm resolve.
-        let start = BuildHasherDefault::<rustc_hash::FxHasher>::default().hash_one(deployment.as_str()) as usize;
+        let start = slot_of(deployment.as_str().as_bytes());
         for i in 0..PROBES {
-            let slot = &self.deployments[start.wrapping_add(i) % TRACKED_DEPLOYMENTS];
+            let slot = &self.deployments[(start + i) % TRACKED_DEPLOYMENTS];
             let owner = match slot.owner.get() {
                 Some(owner) => Some(owner),
                 // A resolution that succeeded named a valid project.
                 None => ProjectId::new(project).ok().map(|p| slot.owner.get_or_init(|| (p, deployment.clone()))),
             };
-            if let Some((p, d)) = owner
-                && d == deployment
-                && p.as_str() == project
-            {
+            // Keyed by the deployment alone (an id names one deployment at a
+            // time); the project is the one it was first resolved under.
+            if owner.is_some_and(|(_, d)| d == deployment) {
                 slot.count.fetch_add(1, Relaxed);
                 return;
             }
@@ -165,6 +183,8 @@ impl Metrics {
         self.untracked.fetch_add(1, Relaxed);
     }
 
+    /// A lookup in process memory; an answer found may be an error held
+    /// there (a project that does not exist).
     pub(crate) fn local(&self, hit: bool) {
         if hit { &self.local_hits } else { &self.local_misses }.fetch_add(1, Relaxed);
     }
@@ -265,7 +285,11 @@ pub struct Stats {
     pub cache: SharedCacheCounts,
     /// The store.
     pub store: StoreCounts,
-    /// How long resolutions took, from the call to its answer.
+    /// How long resolutions took that process memory could not answer
+    /// (answered by the shared cache or the store, or failed there), from
+    /// the in-process miss to the answer. Answers from process memory are
+    /// counted in `resolutions.local` but not timed: reading the clock
+    /// twice would cost more than the lookup itself.
     pub latency: LatencyHistogram,
     /// Successful resolutions per deployment, most resolved first, for at
     /// most [`TRACKED_DEPLOYMENTS`] deployments.
@@ -440,7 +464,12 @@ impl Stats {
         let _ = writeln!(out, "lupa_store_unavailable_total {}", self.store.unavailable);
 
         let h = &self.latency;
-        family(&mut out, "lupa_resolve_duration_seconds", "histogram", "How long resolutions took.");
+        family(
+            &mut out,
+            "lupa_resolve_duration_seconds",
+            "histogram",
+            "How long resolutions took that process memory could not answer.",
+        );
         let mut cumulative = 0u64;
         for (bound, n) in h.bounds_us.iter().zip(&h.counts) {
             cumulative += n;
@@ -495,9 +524,12 @@ mod tests {
     fn counts_outcomes_latency_and_deployments() {
         let m = Metrics::new();
         let p = "abc1234567";
-        m.resolution(p, &found(Source::Local, "def4567890"), Duration::from_nanos(700));
-        m.resolution(p, &found(Source::Store, "def4567890"), Duration::from_micros(800));
-        m.resolution(p, &Err(crate::Error::of_resolution(ErrorCode::InvalidApiKey)), Duration::from_secs(9));
+        m.resolution(p, &found(Source::Local, "def4567890"));
+        m.resolution(p, &found(Source::Store, "def4567890"));
+        m.resolution(p, &Err(crate::Error::of_resolution(ErrorCode::InvalidApiKey)));
+        for took in [Duration::from_nanos(700), Duration::from_micros(800), Duration::from_secs(9)] {
+            m.latency(took);
+        }
         let s = m.snapshot(None, None);
         assert_eq!((s.resolutions.local, s.resolutions.cache, s.resolutions.store), (1, 0, 1));
         assert_eq!(s.resolutions.errors_with(ErrorCode::InvalidApiKey), 1);
@@ -515,13 +547,25 @@ mod tests {
         let m = Metrics::new();
         let n = TRACKED_DEPLOYMENTS * 2;
         for i in 0..n {
-            m.resolution("abc1234567", &found(Source::Cache, &format!("d{i}")), Duration::ZERO);
+            m.resolution("abc1234567", &found(Source::Cache, &format!("d{i}")));
         }
         let s = m.snapshot(None, None);
         assert!(s.deployments.len() <= TRACKED_DEPLOYMENTS);
         let tracked: u64 = s.deployments.iter().map(|d| d.resolutions).sum();
         assert_eq!(tracked + s.untracked_deployment_resolutions, n as u64);
         assert!(s.untracked_deployment_resolutions >= TRACKED_DEPLOYMENTS as u64);
+    }
+
+    #[test]
+    fn slots_spread_over_the_table() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..512 {
+            let slot = slot_of(format!("dep{i:07}").as_bytes());
+            assert!(slot < TRACKED_DEPLOYMENTS);
+            seen.insert(slot);
+        }
+        assert!(seen.len() > 300, "512 ids fell in {} slots", seen.len());
+        assert!(slot_of(b"") < TRACKED_DEPLOYMENTS && slot_of(b"d") != slot_of(b"e"));
     }
 
     #[test]
