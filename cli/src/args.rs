@@ -70,6 +70,11 @@ pub struct Global {
     #[arg(long, global = true, value_name = "DURATION", env = "LUPA_STORE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub store_timeout: Duration,
 
+    /// Longest wait for one cache call; then the store answers instead. A command connects afresh, so this
+    /// covers making the connection too
+    #[arg(long, global = true, value_name = "DURATION", env = "LUPA_CACHE_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
+    pub cache_timeout: Duration,
+
     /// Print one JSON document per command, for scripts
     #[arg(long, global = true)]
     pub json: bool,

@@ -70,6 +70,9 @@ pub fn config(global: &Global) -> Config {
     config.schema = global.schema.clone();
     config.key_prefix = global.key_prefix.clone().unwrap_or_default();
     config.store_timeout = global.store_timeout;
+    // The library's default (50 ms) is for a server whose connection is
+    // warm; every command here makes its connection on its first call.
+    config.cache_timeout = global.cache_timeout;
     // One command asks each question once and exits: answers kept in process
     // memory would never be asked for again, and the tier would cost an
     // invalidation-channel subscription on every start.
@@ -91,6 +94,13 @@ pub async fn open(global: &Global) -> Result<Lupa, Failure> {
 
 /// Runs `command` against an open handle.
 pub async fn run(lupa: &Lupa, global: &Global, command: &Command, ui: &Ui) -> Result<Report, Failure> {
+    if !matches!(command, Command::Health | Command::Migrate) {
+        // Cache updates an earlier change left pending (the cache was down)
+        // are applied by whichever process comes next; a command lives too
+        // briefly for the background task to, so it does so first. Best
+        // effort: with the cache still down they stay pending.
+        let _ = lupa.apply_pending_cache_updates().await;
+    }
     match command {
         Command::Project(c) => project(lupa, c, ui).await,
         Command::Deploy(c) => deploy(lupa, c, ui).await,
