@@ -80,8 +80,10 @@ fn print(ui: &Ui, report: &Report) -> std::io::Result<()> {
     if !ui.json {
         let colour = colour(std::io::stderr().is_terminal());
         let label = Ui { json: false, colour }.paint("note:", Style::Yellow);
+        let mut err = std::io::stderr().lock();
         for note in &report.notes {
-            eprintln!("{label} {note}");
+            // A closed stderr loses the note, not the result.
+            let _ = writeln!(err, "{label} {note}");
         }
     }
     Ok(())

@@ -92,3 +92,31 @@ fn names_cannot_drive_the_terminal() {
     assert_eq!(r.stdout.lines().count(), 2, "the newline is shown escaped: {:?}", r.stdout);
     assert!(r.stdout.contains("Docs\\u{1b}[2J\\nforged line"), "{:?}", r.stdout);
 }
+
+#[test]
+fn colour_on_a_terminal_unless_no_color() {
+    let s = Setup::sqlite();
+    s.ok(&["project", "create", "--org", "org_1", "--name", "Docs", "--id", "p1"]);
+    // util-linux `script` runs a command on a pseudo-terminal.
+    if s.command_of("script").arg("--version").output().map_or(true, |o| !o.status.success()) {
+        eprintln!("SKIPPED: no `script` to give lupa a terminal");
+        return;
+    }
+    let lupa = assert_cmd::cargo::cargo_bin!("lupa").display().to_string();
+    assert!(!lupa.contains('\''), "the path goes into a shell command: {lupa}");
+    let on_a_terminal = |env: &str, args: &str| {
+        let command = format!("env TERM=xterm {env} '{lupa}' {args}");
+        let out = s.command_of("script").args(["-qec", &command, "/dev/null"]).output().expect("script runs");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, out) = on_a_terminal("", "project ls");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\x1b[1mp1\x1b[0m"), "ids in bold on a terminal: {out:?}");
+    let (_, out) = on_a_terminal("NO_COLOR=1", "project ls");
+    assert!(out.contains("p1") && !out.contains('\x1b'), "NO_COLOR: {out:?}");
+    let (code, out) = on_a_terminal("", "resolve nosuchprj --key-env live");
+    assert_eq!(code, Some(3));
+    assert!(out.contains("\x1b[31merror:\x1b[0m PROJECT_NOT_FOUND"), "a red label on a terminal: {out:?}");
+    let (_, out) = on_a_terminal("", "--json project ls");
+    assert!(!out.contains('\x1b'), "JSON is never coloured: {out:?}");
+}

@@ -154,7 +154,12 @@ impl Setup {
 
     /// `lupa` in this setup's directory with this setup's variables.
     pub fn command(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("lupa");
+        self.command_of(assert_cmd::cargo::cargo_bin!("lupa"))
+    }
+
+    /// Any program in this setup's directory with this setup's variables.
+    pub fn command_of(&self, program: impl AsRef<std::ffi::OsStr>) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::new(program);
         for v in VARIABLES {
             cmd.env_remove(v);
         }
