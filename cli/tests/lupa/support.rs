@@ -220,13 +220,18 @@ impl Drop for Setup {
         runtime.block_on(async {
             match lupa_core::Lupa::open(config).await {
                 Ok(lupa) => {
+                    // Updates a test left pending would be applied by this
+                    // handle's background task, writing keys again: apply
+                    // them, drop their records with the schema, then delete
+                    // the keys.
+                    let _ = lupa.apply_pending_cache_updates().await;
+                    if let Err(e) = lupa.drop_storage().await {
+                        eprintln!("could not drop schema {}: {e}", s.schema);
+                    }
                     if let Some(probe) = lupa.cache_probe()
                         && let Err(e) = probe.clear().await
                     {
                         eprintln!("could not delete the test's cache keys: {e}");
-                    }
-                    if let Err(e) = lupa.drop_storage().await {
-                        eprintln!("could not drop schema {}: {e}", s.schema);
                     }
                     lupa.close().await;
                 }
