@@ -56,7 +56,7 @@ pub(crate) struct Metrics {
     store_failures: AtomicU64,
     latency: [AtomicU64; LATENCY_BOUNDS_US.len() + 1],
     latency_sum_ns: AtomicU64,
-    deployments: Box<[Slot]>,
+    deployments: Box<[Slot; TRACKED_DEPLOYMENTS]>,
     untracked: AtomicU64,
     promotions: AtomicU64,
     rollbacks: AtomicU64,
@@ -64,8 +64,52 @@ pub(crate) struct Metrics {
 
 #[derive(Default)]
 struct Slot {
-    owner: OnceLock<(ProjectId, DeploymentId)>,
+    owner: OnceLock<Owner>,
     count: AtomicU64,
+}
+
+/// The deployment a slot counts, and the project it was first resolved
+/// under (an id names one deployment at a time).
+struct Owner {
+    key: Key,
+    project: ProjectId,
+    deployment: DeploymentId,
+}
+
+/// A deployment id's length and its first and last eight bytes: the whole
+/// id when it is at most 16 bytes long (ids the library generates are 10),
+/// so most ids compare in three word comparisons, with no call to `bcmp`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key {
+    len: usize,
+    head: u64,
+    tail: u64,
+}
+
+impl Key {
+    fn of(id: &[u8]) -> Key {
+        let len = id.len();
+        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+        let (head, tail) = if len >= 8 {
+            (word(&id[..8]), word(&id[len - 8..]))
+        } else {
+            (id.iter().fold(0, |h, b| h << 8 | u64::from(*b)), 0)
+        };
+        Key { len, head, tail }
+    }
+
+    /// Whether equal keys mean equal ids.
+    fn is_whole(&self) -> bool {
+        self.len <= 16
+    }
+
+    /// The first slot to probe. Not a general-purpose hash: a crowded table
+    /// only sends further deployments to the untracked count, so a multiply
+    /// is enough.
+    fn slot(&self) -> usize {
+        let h = (self.head ^ self.tail.rotate_left(29) ^ self.len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 54) as usize
+    }
 }
 
 /// What a cache call came to, as the guard saw it.
@@ -77,24 +121,6 @@ pub(crate) enum CacheFailure {
     Timeout,
     /// Not asked: the circuit breaker is open.
     Skipped,
-}
-
-/// The first slot to probe for a deployment id. Not a general-purpose hash:
-/// ids are short, and a crowded table only sends further deployments to the
-/// untracked count, so two loads and a multiply (a tenth of SipHash's cost
-/// on the warm path) are enough.
-fn slot_of(id: &[u8]) -> usize {
-    let n = id.len();
-    let (head, tail) = if n >= 8 {
-        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-        (word(&id[..8]), word(&id[n - 8..]))
-    } else {
-        let mut buf = [0u8; 8];
-        buf[..n].copy_from_slice(id);
-        (u64::from_le_bytes(buf), 0)
-    };
-    let h = (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> 54) as usize
 }
 
 /// A kind of change that is counted.
@@ -133,7 +159,7 @@ impl Metrics {
             store_failures: AtomicU64::new(0),
             latency: Default::default(),
             latency_sum_ns: AtomicU64::new(0),
-            deployments: (0..TRACKED_DEPLOYMENTS).map(|_| Slot::default()).collect(),
+            deployments: Box::new(std::array::from_fn(|_| Slot::default())),
             untracked: AtomicU64::new(0),
             promotions: AtomicU64::new(0),
             rollbacks: AtomicU64::new(0),
@@ -165,17 +191,31 @@ impl Metrics {
     }
 
     fn count_deployment(&self, project: &str, deployment: &DeploymentId) {
-        let start = slot_of(deployment.as_str().as_bytes());
+        let key = Key::of(deployment.as_str().as_bytes());
+        let start = key.slot();
+        // The common case inline: the deployment holds its first slot.
+        let slot = &self.deployments[start % TRACKED_DEPLOYMENTS];
+        if slot.owner.get().is_some_and(|o| o.key == key && (key.is_whole() || &o.deployment == deployment)) {
+            slot.count.fetch_add(1, Relaxed);
+            return;
+        }
+        self.count_probing(project, deployment, key, start);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn count_probing(&self, project: &str, deployment: &DeploymentId, key: Key, start: usize) {
         for i in 0..PROBES {
             let slot = &self.deployments[(start + i) % TRACKED_DEPLOYMENTS];
             let owner = match slot.owner.get() {
-                Some(owner) => Some(owner),
-                // A resolution that succeeded named a valid project.
-                None => ProjectId::new(project).ok().map(|p| slot.owner.get_or_init(|| (p, deployment.clone()))),
+                Some(owner) => owner,
+                None => {
+                    // A resolution that succeeded named a valid project.
+                    let Ok(project) = ProjectId::new(project) else { return };
+                    slot.owner.get_or_init(|| Owner { key, project, deployment: deployment.clone() })
+                }
             };
-            // Keyed by the deployment alone (an id names one deployment at a
-            // time); the project is the one it was first resolved under.
-            if owner.is_some_and(|(_, d)| d == deployment) {
+            if &owner.deployment == deployment {
                 slot.count.fetch_add(1, Relaxed);
                 return;
             }
@@ -228,8 +268,12 @@ impl Metrics {
             .deployments
             .iter()
             .filter_map(|s| {
-                let (project, deployment) = s.owner.get()?.clone();
-                Some(DeploymentResolutions { project, deployment, resolutions: load(&s.count) })
+                let owner = s.owner.get()?;
+                Some(DeploymentResolutions {
+                    project: owner.project.clone(),
+                    deployment: owner.deployment.clone(),
+                    resolutions: load(&s.count),
+                })
             })
             .collect();
         deployments.sort_by(|a, b| b.resolutions.cmp(&a.resolutions).then_with(|| a.deployment.cmp(&b.deployment)));
@@ -560,12 +604,24 @@ mod tests {
     fn slots_spread_over_the_table() {
         let mut seen = std::collections::HashSet::new();
         for i in 0..512 {
-            let slot = slot_of(format!("dep{i:07}").as_bytes());
+            let slot = Key::of(format!("dep{i:07}").as_bytes()).slot();
             assert!(slot < TRACKED_DEPLOYMENTS);
             seen.insert(slot);
         }
         assert!(seen.len() > 300, "512 ids fell in {} slots", seen.len());
-        assert!(slot_of(b"") < TRACKED_DEPLOYMENTS && slot_of(b"d") != slot_of(b"e"));
+        assert!(Key::of(b"").slot() < TRACKED_DEPLOYMENTS && Key::of(b"d").slot() != Key::of(b"e").slot());
+    }
+
+    #[test]
+    fn keys_of_short_ids_are_the_whole_id() {
+        let ids = ["d", "e", "de", "ed", "abcdefg", "abcdefgh", "abcdefgi", "bbcdefgh", "abc1234567", "abc1234568"];
+        for a in ids {
+            for b in ids {
+                assert_eq!(Key::of(a.as_bytes()) == Key::of(b.as_bytes()), a == b, "{a} {b}");
+            }
+        }
+        let long = "x".repeat(17);
+        assert!(!Key::of(long.as_bytes()).is_whole() && Key::of(b"0123456789abcdef").is_whole());
     }
 
     #[test]
