@@ -598,7 +598,7 @@ impl Lupa {
         let ticket = match local.get(&req.project, &question) {
             Ok(answer) => {
                 self.inner.count(|m| m.local(true));
-                if !span.is_disabled() {
+                if let Some(span) = &span {
                     span.record("source", Source::Local.as_str());
                 }
                 return answer.map(|deployment| Resolution { deployment, source: Source::Local });
@@ -762,9 +762,10 @@ impl Lupa {
     /// latency histogram, and traced.
     async fn past_memory(
         &self,
-        span: tracing::Span,
+        span: Option<tracing::Span>,
         fut: impl std::future::Future<Output = Result<Resolution>>,
     ) -> Result<Resolution> {
+        let span = span.unwrap_or_else(tracing::Span::none);
         let started = self.inner.metrics.as_ref().map(|_| Instant::now());
         let result = traced(span.clone(), fut).await;
         if let (Some(m), Some(started)) = (&self.inner.metrics, started) {
@@ -1025,13 +1026,15 @@ async fn traced<T>(span: tracing::Span, fut: impl std::future::Future<Output = R
     result
 }
 
-/// The span of one resolution. Built only when a subscriber wants it: a
-/// disabled span still costs a tenth of a warm resolve.
-fn resolve_span(req: &crate::resolve::ValidRequest) -> tracing::Span {
-    if !tracing::enabled!(tracing::Level::DEBUG) {
-        return tracing::Span::none();
+/// The span of one resolution, when a subscriber may want it. The level
+/// check is one atomic load; a disabled span would still cost a tenth of a
+/// warm resolve to build and drop.
+fn resolve_span(req: &crate::resolve::ValidRequest) -> Option<tracing::Span> {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    if STATIC_MAX_LEVEL < tracing::Level::DEBUG || LevelFilter::current() < tracing::Level::DEBUG {
+        return None;
     }
-    tracing::debug_span!(
+    let span = tracing::debug_span!(
         "lupa.resolve",
         project = %req.project,
         deployment_id = req.deployment.as_ref().map(DeploymentId::as_str),
@@ -1040,7 +1043,8 @@ fn resolve_span(req: &crate::resolve::ValidRequest) -> tracing::Span {
         deployment = tracing::field::Empty,
         source = tracing::field::Empty,
         error = tracing::field::Empty,
-    )
+    );
+    (!span.is_disabled()).then_some(span)
 }
 
 /// For changes that are not counted.
