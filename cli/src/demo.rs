@@ -344,6 +344,29 @@ async fn story(lupa: &Lupa, ui: &Ui) -> Result<String, Failure> {
     let history = lupa.history(PROJECT, None, None).await?;
     n.history(&history.items)?;
 
+    n.step(
+        "What the handle counted",
+        "Every handle counts its resolutions by the tier that answered and its refusals by error code, the \
+         hits and misses of each cache tier, store operations, promotions and rollbacks: stats() in every \
+         language, and the same figures as Prometheus text for a metrics endpoint.",
+    )?;
+    let s = lupa.stats();
+    let r = &s.resolutions;
+    let refused: u64 = r.errors.iter().map(|e| e.count).sum();
+    n.action(format!("{} resolutions, {refused} of them refused; answered by:", r.total()))?;
+    n.action(format!("process memory {}, the cache {}, the store {}", r.local, r.cache, r.store))?;
+    for e in &r.errors {
+        n.action(format!("refused with {}: {}", e.code, e.count))?;
+    }
+    n.action(format!("process memory: {} hits, {} misses", s.local.hits, s.local.misses))?;
+    n.action(format!("the cache: {} hits, {} misses", s.cache.hits, s.cache.misses))?;
+    n.action(format!("store operations: {}", s.store.queries))?;
+    n.action(format!("promotions: {}, rollbacks: {}", s.promotions, s.rollbacks))?;
+    let text = s.to_prometheus();
+    if let Some(sample) = text.lines().find(|l| l.starts_with("lupa_resolutions_total{source=\"store\"}")) {
+        n.action(format!("in Prometheus text: {sample}"))?;
+    }
+
     n.say(&format!(
         "\n{} {}{}",
         ui.paint("Done.", Style::Bold),

@@ -74,6 +74,10 @@ fn the_demo_tells_the_story() {
     let rows: Vec<&String> = history.iter().filter(|l| l.trim_start().starts_with('#')).collect();
     assert_eq!(rows.len(), 5, "{history:?}");
     assert!(rows[0].contains("def4567890") && rows[0].trim_end().ends_with("staging     production"), "{rows:?}");
+    let counted = step(out, 10);
+    assert!(counted[0].contains("What the handle counted"), "{counted:?}");
+    assert!(counted.iter().any(|l| l.contains("promotions: 2, rollbacks: 1")), "{counted:?}");
+    assert!(counted.iter().any(|l| l.contains("refused with DEPLOYMENT_NOT_READY: 1")), "{counted:?}");
     assert!(out.contains("\nDone."));
     assert!(!out.contains("lupa_sk_live_7x9K") && !out.contains("Aa9Bb8"), "the demo's keys are not printed");
 }
@@ -97,7 +101,7 @@ fn the_demo_as_json() {
     let doc = s.ok(&["demo"]);
     assert_eq!(doc["store"], "sqlite::memory:");
     assert_eq!(doc["project"], "abc1234567");
-    assert_eq!(doc["steps"].as_array().map(Vec::len), Some(9));
+    assert_eq!(doc["steps"].as_array().map(Vec::len), Some(10));
 
     let first = events(&doc, 1);
     assert_eq!(resolved(first, "live key")["error"]["code"], "NO_PRODUCTION_DEPLOYMENT");
@@ -130,4 +134,19 @@ fn the_demo_as_json() {
     assert_eq!(seqs, [5, 4, 3, 2, 1]);
     assert_eq!(entries[0]["deployment_id"], "def4567890");
     assert_eq!(entries[0]["to"], "production");
+
+    // The counts follow from the story: 24 resolutions, 8 of them answered
+    // by a tier below process memory before the one answered from it.
+    let texts: Vec<&str> = events(&doc, 10).iter().filter_map(|e| e["text"].as_str()).collect();
+    let total = texts.iter().find_map(|t| t.strip_suffix(" of them refused; answered by:")).expect("the total");
+    let (all, refused) = total.split_once(" resolutions, ").expect("n resolutions, m");
+    let (all, refused): (u64, u64) = (all.parse().unwrap(), refused.parse().unwrap());
+    assert_eq!(all, 24, "{texts:?}");
+    let by_code: u64 = texts
+        .iter()
+        .filter_map(|t| t.strip_prefix("refused with ").and_then(|r| r.rsplit_once(": ")))
+        .map(|(_, n)| n.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(by_code, refused, "refusals by code add up: {texts:?}");
+    assert!(texts.contains(&"promotions: 2, rollbacks: 1"), "{texts:?}");
 }
