@@ -10,7 +10,7 @@ use lupa_core::{Caller, Config, CreateDeployment, Environment, FinalStatus, NewP
 
 use crate::args::{self, Fields, TypeResult};
 use crate::http;
-use crate::runtime::{self, promise, rejected_type_error};
+use crate::runtime::{self, promise, rejected, rejected_type_error};
 use crate::types::{
     Change, Deployment, DeploymentChange, DeploymentPage, Health, HistoryEntry, HistoryPage, Project, ProjectPage,
     Promotion, Resolution, nullable,
@@ -479,13 +479,20 @@ impl Lupa {
         let request =
             caller.map(|caller| ResolveRequest { project, deployment_id, requires_deployment: requires, caller });
         // An answer held in process memory settles the Promise here, on the
-        // JavaScript thread, without a hop to the runtime's threads.
+        // JavaScript thread, without a hop to the runtime's threads. A
+        // negative answer and a malformed request are answers too: they
+        // settle here as well, and are not asked (and counted) twice.
         if let Ok(request) = &request
             && let Ok(lupa) = self.current()
-            && let Some(Ok(found)) = lupa.resolve_cached(request)
+            && let Some(answer) = lupa.resolve_cached(request)
         {
-            let settled = PromiseRaw::resolve(env, Resolution::from(found))?;
-            return Ok(Object::from_raw(env.raw(), settled.raw()));
+            return match answer {
+                Ok(found) => {
+                    let settled = PromiseRaw::resolve(env, Resolution::from(found))?;
+                    Ok(Object::from_raw(env.raw(), settled.raw()))
+                }
+                Err(e) => rejected(env, e),
+            };
         }
         self.call(env, move |l| async move { l.resolve(&request?).await }, Resolution::from)
     }
