@@ -847,7 +847,10 @@ type Stats struct {
 	Cache SharedCacheCounts `json:"cache"`
 	// Store: the store's operations.
 	Store StoreCounts `json:"store"`
-	// Latency: how long resolutions took, from the call to its answer.
+	// Latency: how long the resolutions took that process memory could not
+	// answer (answered by the shared cache or the store, or failed there),
+	// from the in-process miss to the answer. Answers from process memory
+	// and malformed requests are counted in Resolutions but not timed.
 	Latency LatencyHistogram `json:"latency"`
 	// Deployments: successful resolutions per deployment, most resolved
 	// first, for a bounded number of deployments.
@@ -949,7 +952,9 @@ type SharedCacheCounts struct {
 // StoreCounts: the store's operations.
 type StoreCounts struct {
 	// Queries: operations sent to the store (one statement for a
-	// resolution's lookup, one transaction for a change).
+	// resolution's lookup, one transaction for a change, and those of the
+	// background task that applies pending cache updates every
+	// OutboxInterval on a Client with a shared cache).
 	Queries uint64 `json:"queries"`
 	// Unavailable: operations that failed with STORAGE_UNAVAILABLE.
 	Unavailable uint64 `json:"unavailable"`

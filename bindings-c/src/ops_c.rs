@@ -717,12 +717,18 @@ pub unsafe extern "C" fn lupa_health(
 ///   of any kind; `breaker` is the breaker's state now (null without a
 ///   shared cache); `breaker_opened`, how often it opened.
 /// - `store`: operations sent (one statement per resolution lookup, one
-///   transaction per change) and those that failed as
+///   transaction per change, and those of the background task that
+///   applies pending cache updates, which runs every `outbox_interval_ms`
+///   on a handle with a shared cache) and those that failed as
 ///   `STORAGE_UNAVAILABLE`.
-/// - `latency`: `counts[i]` resolutions took at most `bounds_us[i]`
-///   microseconds (and more than the bound before); `counts` has one more
-///   entry, for everything slower than the last bound; `sum_ns` is the sum
-///   of every resolution's duration in nanoseconds.
+/// - `latency`: how long the resolutions took that process memory could
+///   not answer (answered by the shared cache or the store, or failed
+///   there), from the in-process miss to the answer; answers from process
+///   memory and malformed requests are counted in `resolutions` but not
+///   timed. `counts[i]` of them took at most `bounds_us[i]` microseconds
+///   (and more than the bound before); `counts` has one more entry, for
+///   everything slower than the last bound; `sum_ns` is the sum of their
+///   durations in nanoseconds.
 /// - `deployments`: successful resolutions per deployment, most resolved
 ///   first, for at most 1024 deployments;
 ///   `untracked_deployment_resolutions` counts those of any further one.
