@@ -108,6 +108,21 @@ export declare class Lupa {
   /** Asks the store and the cache whether they answer. */
   health(): Promise<Health>
   /**
+   * What the handle has counted since it was opened: resolutions by
+   * tier and by error code, each cache tier's hits and misses, cache and
+   * store failures, a latency histogram, resolutions per deployment,
+   * promotions and rollbacks (all zero with option `metrics: false`).
+   * Synchronous: it reads counters in memory and never waits. Throws
+   * `STORAGE_UNAVAILABLE` once the handle is closed.
+   */
+  stats(): Stats
+  /**
+   * The same counters in the Prometheus text exposition format (version
+   * 0.0.4), every series named `lupa_*`, for a `/metrics` endpoint to
+   * answer with as it is. Synchronous, as `stats()`.
+   */
+  metricsText(): string
+  /**
    * Applies the cache updates recorded in the store that are still
    * pending (from any process); resolves to how many remain.
    */
@@ -181,6 +196,13 @@ export interface DeploymentPage {
   nextCursor: string | null
 }
 
+/** Successful resolutions of one deployment. */
+export interface DeploymentResolutions {
+  project: string
+  deployment: string
+  resolutions: number
+}
+
 /** `{id, environment, status}` of a deployment. */
 export interface DeploymentSummary {
   id: string
@@ -201,6 +223,13 @@ export interface ErrorCodeInfo {
  * specification.
  */
 export declare function errorCodes(): Array<ErrorCodeInfo>
+
+/** How many resolutions failed with one code. */
+export interface ErrorCount {
+  /** The stable code, for example `"PROJECT_NOT_FOUND"`. */
+  code: string
+  count: number
+}
 
 /** The answer of `health()`. */
 export interface Health {
@@ -275,6 +304,20 @@ export interface HttpResolution {
   deploymentId: string | null
 }
 
+/**
+ * `counts[i]` resolutions took at most `boundsUs[i]` microseconds (and
+ * more than the bound before); the last count, one past the bounds, is
+ * everything slower.
+ */
+export interface LatencyHistogram {
+  /** Upper bounds in microseconds. */
+  boundsUs: Array<number>
+  /** One count per bound, and one more for slower resolutions. */
+  counts: Array<number>
+  /** Every resolution's duration added up, in nanoseconds. */
+  sumNs: number
+}
+
 /** A new deployment; it starts `processing`. */
 export interface NewDeploymentOptions {
   project: string
@@ -339,6 +382,11 @@ export interface OpenOptions {
    * is down (default 1000).
    */
   localBoundMs?: number
+  /**
+   * Count resolutions, cache tiers, store operations and changes for
+   * `stats()` and `metricsText()` (default true; false counts nothing).
+   */
+  metrics?: boolean
 }
 
 /** A page request. */
@@ -404,6 +452,21 @@ export interface Resolution {
   source: 'local' | 'cache' | 'store'
 }
 
+/** Resolutions answered by each tier, and failures by code. */
+export interface ResolutionCounts {
+  /** Answered from process memory. */
+  local: number
+  /** Answered from the shared cache. */
+  cache: number
+  /** Answered by the store. */
+  store: number
+  /**
+   * Failures by code (only codes that occurred), in the order of
+   * `semantics.md`.
+   */
+  errors: Array<ErrorCount>
+}
+
 /**
  * One resolution, with exactly one caller: `apiKeyEnvironment`, `apiKey`
  * (a whole key, parsed first), or `internal: true` (with an optional
@@ -419,4 +482,78 @@ export interface ResolveOptions {
   apiKey?: string
   internal?: boolean
   targetEnvironment?: 'production' | 'staging' | null
+}
+
+/** The shared cache, as resolution used it. */
+export interface SharedCacheCounts {
+  /** Lookups that found a usable answer. */
+  hits: number
+  /** Lookups without one (missing, or a value that does not parse). */
+  misses: number
+  /** Calls of any kind (reads, fills, updates) that failed. */
+  errors: number
+  /** Calls without an answer within the cache timeout. */
+  timeouts: number
+  /** Calls skipped while the circuit breaker was open. */
+  skipped: number
+  /** The breaker's state now; null without a shared cache. */
+  breaker: 'closed' | 'open' | 'half_open' | null
+  /** How often the breaker opened. */
+  breakerOpened: number
+}
+
+/**
+ * What a handle has counted since it was opened (`stats()`). Every count
+ * only grows: take two snapshots and subtract for a rate. Counts are
+ * numbers, exact up to `Number.MAX_SAFE_INTEGER`.
+ */
+export interface Stats {
+  /** Finished resolutions, by outcome. */
+  resolutions: ResolutionCounts
+  /** The in-process tier's lookups (zero when it is off). */
+  local: TierCounts
+  /** Projects held in process memory now; null when the tier is off. */
+  localProjects: number | null
+  /** The shared cache (all zero without one). */
+  cache: SharedCacheCounts
+  /** The store's operations. */
+  store: StoreCounts
+  /**
+   * How long the resolutions took that process memory could not answer
+   * (answered by the shared cache or the store, or failed there), from
+   * the in-process miss to the answer. Answers from process memory and
+   * malformed requests are counted in `resolutions` but not timed.
+   */
+  latency: LatencyHistogram
+  /**
+   * Successful resolutions per deployment, most resolved first, for a
+   * bounded number of deployments.
+   */
+  deployments: Array<DeploymentResolutions>
+  /** Successful resolutions of deployments beyond those tracked one by one. */
+  untrackedDeploymentResolutions: number
+  /**
+   * Promotions that changed production (`promote`, and a deployment
+   * promoted the moment it was ready); no-ops are not counted.
+   */
+  promotions: number
+  rollbacks: number
+}
+
+/** The store's operations. */
+export interface StoreCounts {
+  /**
+   * Operations sent to the store: one statement for a resolution's
+   * lookup, one transaction for a change, and the background work that
+   * applies pending cache updates.
+   */
+  queries: number
+  /** Operations that failed with `STORAGE_UNAVAILABLE`. */
+  unavailable: number
+}
+
+/** Lookups a cache tier answered, and those it could not. */
+export interface TierCounts {
+  hits: number
+  misses: number
 }

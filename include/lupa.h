@@ -22,7 +22,9 @@
  *    at once. Every such call takes `timeout_ms` (0: the handle's default,
  *    option call_timeout_ms) and fails with LUPA_CODE_TIMEOUT when it runs
  *    out. A call from a thread that runs an async runtime fails with
- *    LUPA_CODE_REENTRANT_CALL.
+ *    LUPA_CODE_REENTRANT_CALL. The exceptions are lupa_stats and
+ *    lupa_metrics_text: they only read counters in memory, never block,
+ *    take no timeout and may be called from any thread.
  *  - No panic crosses the boundary: it becomes LUPA_CODE_INTERNAL.
  *  - Safety contract (the caller's side): every pointer argument is NULL or
  *    points to valid memory of its type for the duration of the call, and a
@@ -452,7 +454,9 @@ lupa_code lupa_error_http_body(const struct lupa_error *error,
  *   in front of the shared cache; default true), `local_capacity` (most
  *   projects held; default 100000), `local_bound_ms` (longest an answer in
  *   memory is used while the invalidation channel is down; default 1000),
- *   and `call_timeout_ms` (the timeout of calls
+ *   `metrics` (bool: count resolutions, cache tiers, store operations and
+ *   changes for `lupa_stats` and `lupa_metrics_text`; default true; false
+ *   counts nothing), and `call_timeout_ms` (the timeout of calls
  *   made with `timeout_ms` 0; default 30000). An unknown field is
  *   `LUPA_CODE_INVALID_ARGUMENT`.
  * - `timeout_ms`: how long opening may take; 0 means 30000.
@@ -767,6 +771,85 @@ lupa_code lupa_health(const struct lupa_handle *handle,
                       uint64_t timeout_ms,
                       char **out_json,
                       struct lupa_error *err);
+
+/**
+ * What the handle has counted since it was opened: resolutions by outcome,
+ * each cache tier's hits and misses, cache and store failures, resolve
+ * latency, resolutions per deployment, promotions and rollbacks. All zero
+ * when the handle was opened with option `metrics` false (the gauges
+ * `local_projects` and `cache.breaker` still read the live state).
+ *
+ * Reads counters in memory: it never blocks, takes no timeout and may be
+ * called from any thread, one that runs an async runtime included. A
+ * closed handle is `LUPA_CODE_HANDLE_CLOSED`, as for every other call.
+ *
+ * `*out_json` (NULL on failure), freed with `lupa_string_free`, is a JSON
+ * object; every count is an unsigned 64-bit integer that only grows (take
+ * two snapshots and subtract for a rate):
+ *
+ * ```text
+ * {"resolutions": {"local": n, "cache": n, "store": n,
+ *                  "errors": [{"code": "PROJECT_NOT_FOUND", "count": n}, ...]},
+ *  "local": {"hits": n, "misses": n},
+ *  "local_projects": n or null,
+ *  "cache": {"hits": n, "misses": n, "errors": n, "timeouts": n,
+ *            "skipped": n, "breaker": "closed" | "open" | "half_open" | null,
+ *            "breaker_opened": n},
+ *  "store": {"queries": n, "unavailable": n},
+ *  "latency": {"bounds_us": [1, 2, 5, ...], "counts": [n, ...], "sum_ns": n},
+ *  "deployments": [{"project": id, "deployment": id, "resolutions": n}, ...],
+ *  "untracked_deployment_resolutions": n,
+ *  "promotions": n,
+ *  "rollbacks": n}
+ * ```
+ *
+ * - `resolutions`: finished resolutions answered from process memory
+ *   (`local`), the shared cache or the store; `errors` has one entry per
+ *   code that occurred (names as `lupa_code_name`), in the order of
+ *   `semantics.md`.
+ * - `local`: lookups of the in-process tier (zero when it is off);
+ *   `local_projects`: projects it holds now (null when it is off).
+ * - `cache`: the shared cache (all zero without one). `hits` and `misses`
+ *   are lookups; `errors` (failed calls), `timeouts` (no answer within
+ *   `cache_timeout_ms`) and `skipped` (not asked: breaker open) are calls
+ *   of any kind; `breaker` is the breaker's state now (null without a
+ *   shared cache); `breaker_opened`, how often it opened.
+ * - `store`: operations sent (one statement per resolution lookup, one
+ *   transaction per change, and those of the background task that
+ *   applies pending cache updates, which runs every `outbox_interval_ms`
+ *   on a handle with a shared cache) and those that failed as
+ *   `STORAGE_UNAVAILABLE`.
+ * - `latency`: how long the resolutions took that process memory could
+ *   not answer (answered by the shared cache or the store, or failed
+ *   there), from the in-process miss to the answer; answers from process
+ *   memory and malformed requests are counted in `resolutions` but not
+ *   timed. `counts[i]` of them took at most `bounds_us[i]` microseconds
+ *   (and more than the bound before); `counts` has one more entry, for
+ *   everything slower than the last bound; `sum_ns` is the sum of their
+ *   durations in nanoseconds.
+ * - `deployments`: successful resolutions per deployment, most resolved
+ *   first, for at most 1024 deployments;
+ *   `untracked_deployment_resolutions` counts those of any further one.
+ * - `promotions`: promotions that changed production (`lupa_promote`, and
+ *   a deployment promoted the moment it was ready); `rollbacks`.
+ *
+ * Thread-safe.
+ */
+lupa_code lupa_stats(const struct lupa_handle *handle, char **out_json, struct lupa_error *err);
+
+/**
+ * The same counters as `lupa_stats`, in the Prometheus text exposition
+ * format (version 0.0.4), every series named `lupa_*`: for a scrape
+ * endpoint to answer with as it is (`Content-Type: text/plain;
+ * version=0.0.4`).
+ *
+ * Never blocks and takes no timeout, as `lupa_stats`; a closed handle is
+ * `LUPA_CODE_HANDLE_CLOSED`. `*out_text` (NULL on failure) is freed with
+ * `lupa_string_free`. Thread-safe.
+ */
+lupa_code lupa_metrics_text(const struct lupa_handle *handle,
+                            char **out_text,
+                            struct lupa_error *err);
 
 /**
  * Applies now the cache updates recorded in the store that are still

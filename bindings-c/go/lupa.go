@@ -73,6 +73,9 @@ type Options struct {
 	// LocalBound: the longest an answer in memory is used while the
 	// invalidation channel is down (default 1 s).
 	LocalBound time.Duration
+	// NoMetrics turns off counting (Stats and MetricsText then answer all
+	// zero; on by default).
+	NoMetrics bool
 }
 
 func (o *Options) json() (string, error) {
@@ -94,6 +97,9 @@ func (o *Options) json() (string, error) {
 	}
 	if o.NoLocalCache {
 		m["local_cache"] = false
+	}
+	if o.NoMetrics {
+		m["metrics"] = false
 	}
 	if o.LocalCapacity != 0 {
 		m["local_capacity"] = o.LocalCapacity
@@ -822,6 +828,191 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 		return C.lupa_health(h, t, o, e)
 	})
 	return out, err
+}
+
+// ----- stats -------------------------------------------------------------------------------
+
+// Stats is what a Client has counted since it was opened (lupa_stats in
+// lupa.h). Every count only grows: take two snapshots and subtract for a
+// rate.
+type Stats struct {
+	// Resolutions: finished resolutions, by outcome.
+	Resolutions ResolutionCounts `json:"resolutions"`
+	// Local: the in-process tier's lookups (zero when it is off).
+	Local TierCounts `json:"local"`
+	// LocalProjects: projects held in process memory now (nil when the
+	// in-process tier is off).
+	LocalProjects *int `json:"local_projects"`
+	// Cache: the shared cache (all zero without one).
+	Cache SharedCacheCounts `json:"cache"`
+	// Store: the store's operations.
+	Store StoreCounts `json:"store"`
+	// Latency: how long the resolutions took that process memory could not
+	// answer (answered by the shared cache or the store, or failed there),
+	// from the in-process miss to the answer. Answers from process memory
+	// and malformed requests are counted in Resolutions but not timed.
+	Latency LatencyHistogram `json:"latency"`
+	// Deployments: successful resolutions per deployment, most resolved
+	// first, for a bounded number of deployments.
+	Deployments []DeploymentResolutions `json:"deployments"`
+	// UntrackedDeploymentResolutions: successful resolutions of
+	// deployments beyond those tracked one by one.
+	UntrackedDeploymentResolutions uint64 `json:"untracked_deployment_resolutions"`
+	// Promotions that changed production (Promote, and a deployment
+	// promoted the moment it was ready); no-ops are not counted.
+	Promotions uint64 `json:"promotions"`
+	// Rollbacks.
+	Rollbacks uint64 `json:"rollbacks"`
+}
+
+// ResolutionCounts: resolutions answered by each tier, and failures by code.
+type ResolutionCounts struct {
+	Local uint64 `json:"local"` // answered from process memory
+	Cache uint64 `json:"cache"` // answered from the shared cache
+	Store uint64 `json:"store"` // answered by the store
+	// Errors: failures by code, only codes that occurred, in the order of
+	// semantics.md.
+	Errors []ErrorCount `json:"errors"`
+}
+
+// Total is every finished resolution, answered or failed.
+func (r ResolutionCounts) Total() uint64 {
+	n := r.Local + r.Cache + r.Store
+	for _, e := range r.Errors {
+		n += e.Count
+	}
+	return n
+}
+
+// ErrorsWith is how many resolutions failed with code.
+func (r ResolutionCounts) ErrorsWith(code Code) uint64 {
+	for _, e := range r.Errors {
+		if e.Code == code {
+			return e.Count
+		}
+	}
+	return 0
+}
+
+// ErrorCount is how many resolutions failed with one code.
+type ErrorCount struct {
+	Code  Code
+	Count uint64
+}
+
+// coreCodes are the codes a resolution can fail with, by name.
+var coreCodes = []Code{
+	CodeInvalidArgument, CodeNoProductionDeployment, CodeNoStagingDeployment, CodeDeploymentNotInProject,
+	CodeDeploymentNotReady, CodeInvalidAPIKey, CodeProjectNotFound, CodeDeploymentNotFound, CodeProjectExists,
+	CodeDeploymentExists, CodeInvalidStatusTransition, CodeProductionConflict, CodeNoRollbackTarget,
+	CodeInternal, CodeStorageUnavailable,
+}
+
+// UnmarshalJSON reads {"code": "PROJECT_NOT_FOUND", "count": n}.
+func (e *ErrorCount) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Code  string `json:"code"`
+		Count uint64 `json:"count"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for _, c := range coreCodes {
+		if c.String() == raw.Code {
+			*e = ErrorCount{Code: c, Count: raw.Count}
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown error code %q", raw.Code)
+}
+
+// TierCounts: hits and misses of a cache tier.
+type TierCounts struct {
+	Hits   uint64 `json:"hits"`   // lookups the tier answered
+	Misses uint64 `json:"misses"` // lookups it could not answer
+}
+
+// SharedCacheCounts: the shared cache, as resolution used it.
+type SharedCacheCounts struct {
+	Hits   uint64 `json:"hits"`   // lookups that found a usable answer
+	Misses uint64 `json:"misses"` // lookups without one (missing, or a value that does not parse)
+	// Errors, Timeouts and Skipped count calls of any kind (reads, fills,
+	// updates): failed, without an answer within CacheTimeout, and not made
+	// because the circuit breaker was open.
+	Errors   uint64 `json:"errors"`
+	Timeouts uint64 `json:"timeouts"`
+	Skipped  uint64 `json:"skipped"`
+	// Breaker is the breaker's state now: "closed", "open", "half_open",
+	// or "" without a shared cache.
+	Breaker string `json:"breaker"`
+	// BreakerOpened: how often the breaker opened.
+	BreakerOpened uint64 `json:"breaker_opened"`
+}
+
+// StoreCounts: the store's operations.
+type StoreCounts struct {
+	// Queries: operations sent to the store (one statement for a
+	// resolution's lookup, one transaction for a change, and those of the
+	// background task that applies pending cache updates every
+	// OutboxInterval on a Client with a shared cache).
+	Queries uint64 `json:"queries"`
+	// Unavailable: operations that failed with STORAGE_UNAVAILABLE.
+	Unavailable uint64 `json:"unavailable"`
+}
+
+// LatencyHistogram: Counts[i] resolutions took at most BoundsUS[i]
+// microseconds (and more than the bound before); the last count, one past
+// the bounds, is everything slower than the last bound.
+type LatencyHistogram struct {
+	BoundsUS []uint64 `json:"bounds_us"`
+	Counts   []uint64 `json:"counts"`
+	// SumNS is the sum of every resolution's duration, in nanoseconds.
+	SumNS uint64 `json:"sum_ns"`
+}
+
+// Count is how many resolutions the histogram holds.
+func (h LatencyHistogram) Count() uint64 {
+	var n uint64
+	for _, c := range h.Counts {
+		n += c
+	}
+	return n
+}
+
+// DeploymentResolutions: successful resolutions of one deployment.
+type DeploymentResolutions struct {
+	Project     string `json:"project"`
+	Deployment  string `json:"deployment"`
+	Resolutions uint64 `json:"resolutions"`
+}
+
+// Stats is a snapshot of what the Client has counted (all zero when opened
+// with Options.NoMetrics). It reads counters in memory and never blocks;
+// ctx is only checked before the call, as for every other method.
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	var out Stats
+	err := c.callJSON(ctx, &out, func(h *C.lupa_handle, _ C.uint64_t, o **C.char, e *C.lupa_error) C.lupa_code {
+		return C.lupa_stats(h, o, e)
+	})
+	return out, err
+}
+
+// MetricsText is the same snapshot in the Prometheus text exposition
+// format (version 0.0.4), every series named lupa_*: what a /metrics
+// endpoint answers with (Content-Type "text/plain; version=0.0.4"). It
+// never blocks; ctx is only checked before the call.
+func (c *Client) MetricsText(ctx context.Context) (string, error) {
+	var out *C.char
+	err := c.call(ctx, func(h *C.lupa_handle, _ C.uint64_t, e *C.lupa_error) C.lupa_code {
+		return C.lupa_metrics_text(h, &out, e)
+	})
+	if out != nil {
+		defer C.lupa_string_free(out)
+	}
+	if err != nil {
+		return "", err
+	}
+	return C.GoString(out), nil
 }
 
 // ApplyPendingCacheUpdates applies pending cache updates now and says how

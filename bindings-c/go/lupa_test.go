@@ -572,3 +572,183 @@ func TestCallDeadlineOnAHungStore(t *testing.T) {
 		t.Fatalf("after the store came back: %v", err)
 	}
 }
+
+// The counters move as a scripted sequence predicts, and the Prometheus
+// text says the same.
+func TestStats(t *testing.T) {
+	for _, b := range backends(t) {
+		b := b
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := open(t, b)
+			must(c.CreateProject(ctx, lupa.NewProject{ID: "proj_s", OrgID: "org_1", Name: "Stats"}))
+			must(c.CreateDeployment(ctx, lupa.NewDeployment{Project: "proj_s", ID: "dep_s", Snapshot: "snp_s", Environment: "production"}))
+			must(c.SetStatus(ctx, "dep_s", "ready", ""))
+			before := must(c.Stats(ctx))
+			if before.Promotions != 1 || before.Resolutions.Total() != 0 {
+				t.Fatalf("before any resolve: %+v", before)
+			}
+
+			live := lupa.ResolveRequest{Project: "proj_s", APIKeyEnvironment: "live"}
+			if r := must(c.Resolve(ctx, live)); r.Source != "store" {
+				t.Fatalf("first resolve from %s", r.Source)
+			}
+			if r := must(c.Resolve(ctx, live)); r.Source != "local" {
+				t.Fatalf("second resolve from %s", r.Source)
+			}
+			if _, err := c.Resolve(ctx, lupa.ResolveRequest{Project: "proj_none", APIKeyEnvironment: "live"}); !errors.Is(err, lupa.ErrProjectNotFound) {
+				t.Fatalf("want ErrProjectNotFound, got %v", err)
+			}
+			if _, err := c.Resolve(ctx, lupa.ResolveRequest{Project: "proj_s", APIKey: "lupa_bad"}); !errors.Is(err, lupa.ErrInvalidAPIKey) {
+				t.Fatalf("want ErrInvalidAPIKey, got %v", err)
+			}
+
+			s := must(c.Stats(ctx))
+			r := s.Resolutions
+			if r.Local != 1 || r.Cache != 0 || r.Store != 1 || r.Total() != 4 {
+				t.Fatalf("resolutions %+v", r)
+			}
+			if r.ErrorsWith(lupa.CodeProjectNotFound) != 1 || r.ErrorsWith(lupa.CodeInvalidAPIKey) != 1 || len(r.Errors) != 2 {
+				t.Fatalf("errors %+v", r.Errors)
+			}
+			if r.Errors[0].Code != lupa.CodeInvalidAPIKey {
+				t.Fatalf("errors in the order of semantics.md: %+v", r.Errors)
+			}
+			if s.Local.Hits != 1 || s.Local.Misses != 2 || s.LocalProjects == nil {
+				t.Fatalf("local %+v, %v", s.Local, s.LocalProjects)
+			}
+			if s.Cache.Hits != 0 || s.Cache.Misses != 2 || s.Cache.Breaker != "closed" || s.Cache.Errors+s.Cache.Timeouts+s.Cache.Skipped != 0 {
+				t.Fatalf("cache %+v", s.Cache)
+			}
+			// The two lookups reached the store; so may the background task
+			// that applies pending cache updates, on its own schedule.
+			if s.Store.Queries < before.Store.Queries+2 || s.Store.Unavailable != 0 {
+				t.Fatalf("store %+v, before %+v", s.Store, before.Store)
+			}
+			// Timed: the two resolutions that went past process memory.
+			if s.Latency.Count() != 2 || len(s.Latency.Counts) != len(s.Latency.BoundsUS)+1 || s.Latency.SumNS == 0 {
+				t.Fatalf("latency %+v", s.Latency)
+			}
+			want := []lupa.DeploymentResolutions{{Project: "proj_s", Deployment: "dep_s", Resolutions: 2}}
+			if len(s.Deployments) != 1 || s.Deployments[0] != want[0] || s.UntrackedDeploymentResolutions != 0 {
+				t.Fatalf("deployments %+v", s.Deployments)
+			}
+			if s.Promotions != 1 || s.Rollbacks != 0 {
+				t.Fatalf("changes %d %d", s.Promotions, s.Rollbacks)
+			}
+
+			text := must(c.MetricsText(ctx))
+			samples := parsePrometheus(t, text)
+			for series, want := range map[string]float64{
+				`lupa_resolutions_total{source="local"}`:                                 float64(r.Local),
+				`lupa_resolutions_total{source="store"}`:                                 float64(r.Store),
+				`lupa_resolution_errors_total{code="PROJECT_NOT_FOUND"}`:                 1,
+				`lupa_resolution_errors_total{code="INVALID_API_KEY"}`:                   1,
+				`lupa_cache_hits_total{tier="local"}`:                                    float64(s.Local.Hits),
+				`lupa_cache_misses_total{tier="shared"}`:                                 float64(s.Cache.Misses),
+				`lupa_cache_breaker_state{state="closed"}`:                               1,
+				`lupa_resolve_duration_seconds_bucket{le="+Inf"}`:                        float64(s.Latency.Count()),
+				`lupa_resolve_duration_seconds_count`:                                    float64(s.Latency.Count()),
+				`lupa_deployment_resolutions_total{project="proj_s",deployment="dep_s"}`: 2,
+				`lupa_promotions_total`:                                                  1,
+				`lupa_rollbacks_total`:                                                   0,
+			} {
+				got, ok := samples[series]
+				if !ok || got != want {
+					t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+				}
+			}
+			if samples["lupa_store_queries_total"] < float64(s.Store.Queries) {
+				t.Errorf("lupa_store_queries_total %v, below the earlier snapshot's %d", samples["lupa_store_queries_total"], s.Store.Queries)
+			}
+			if t.Failed() {
+				t.Log(text)
+			}
+		})
+	}
+}
+
+// parsePrometheus checks the text exposition format line by line (HELP and
+// TYPE before a family's samples, `name{labels} value`) and returns every
+// sample by its series.
+func parsePrometheus(t *testing.T, text string) map[string]float64 {
+	t.Helper()
+	types := map[string]string{}
+	samples := map[string]float64{}
+	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if strings.HasPrefix(line, "# TYPE ") {
+			parts := strings.Fields(line)
+			if len(parts) != 4 {
+				t.Fatalf("bad TYPE line %q", line)
+			}
+			types[parts[2]] = parts[3]
+			continue
+		}
+		if strings.HasPrefix(line, "# HELP ") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			t.Fatalf("not `series value`: %q", line)
+		}
+		series, value := line[:i], line[i+1:]
+		var v float64
+		if _, err := fmt.Sscan(value, &v); err != nil {
+			t.Fatalf("not a number in %q", line)
+		}
+		name := series
+		if j := strings.IndexByte(series, '{'); j >= 0 {
+			name = series[:j]
+			if !strings.HasSuffix(series, "}") {
+				t.Fatalf("labels not closed in %q", line)
+			}
+		}
+		family := name
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if f := strings.TrimSuffix(name, suffix); f != name && types[f] == "histogram" {
+				family = f
+			}
+		}
+		if _, ok := types[family]; !ok || !strings.HasPrefix(name, "lupa_") {
+			t.Fatalf("sample before its TYPE: %q", line)
+		}
+		if _, dup := samples[series]; dup {
+			t.Fatalf("series twice: %q", series)
+		}
+		samples[series] = v
+	}
+	return samples
+}
+
+func TestStatsWithoutMetricsAndAfterClose(t *testing.T) {
+	ctx := context.Background()
+	c := must(lupa.Open(ctx, "memory://", "memory://", &lupa.Options{NoMetrics: true}))
+	must(c.CreateProject(ctx, lupa.NewProject{ID: "p1", OrgID: "o", Name: "n"}))
+	ready(t, c, "p1", "d1")
+	must(c.Promote(ctx, "p1", "d1"))
+	must(c.Resolve(ctx, lupa.ResolveRequest{Project: "p1", APIKeyEnvironment: "live"}))
+	s := must(c.Stats(ctx))
+	if s.Resolutions.Total() != 0 || s.Promotions != 0 || s.Store.Queries != 0 || s.Latency.Count() != 0 {
+		t.Fatalf("metrics off counted %+v", s)
+	}
+	if s.LocalProjects == nil || *s.LocalProjects != 1 {
+		t.Fatalf("gauges still read the live state: %v", s.LocalProjects)
+	}
+	if !strings.Contains(must(c.MetricsText(ctx)), "\nlupa_resolutions_total{source=\"store\"} 0\n") {
+		t.Fatal("metrics text without counts")
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.Stats(cancelled); !errors.Is(err, context.Canceled) {
+		t.Fatalf("want Canceled, got %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Stats(ctx); !errors.Is(err, lupa.ErrClosed) {
+		t.Fatalf("want ErrClosed, got %v", err)
+	}
+	if _, err := c.MetricsText(ctx); !errors.Is(err, lupa.ErrClosed) {
+		t.Fatalf("want ErrClosed, got %v", err)
+	}
+}

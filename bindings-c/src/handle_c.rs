@@ -122,6 +122,7 @@ struct OpenOptions {
     local_cache: Option<bool>,
     local_capacity: Option<usize>,
     local_bound_ms: Option<u64>,
+    metrics: Option<bool>,
     call_timeout_ms: Option<u64>,
 }
 
@@ -142,7 +143,9 @@ struct OpenOptions {
 ///   in front of the shared cache; default true), `local_capacity` (most
 ///   projects held; default 100000), `local_bound_ms` (longest an answer in
 ///   memory is used while the invalidation channel is down; default 1000),
-///   and `call_timeout_ms` (the timeout of calls
+///   `metrics` (bool: count resolutions, cache tiers, store operations and
+///   changes for `lupa_stats` and `lupa_metrics_text`; default true; false
+///   counts nothing), and `call_timeout_ms` (the timeout of calls
 ///   made with `timeout_ms` 0; default 30000). An unknown field is
 ///   `LUPA_CODE_INVALID_ARGUMENT`.
 /// - `timeout_ms`: how long opening may take; 0 means 30000.
@@ -208,6 +211,9 @@ pub unsafe extern "C" fn lupa_open(
         }
         if let Some(v) = options.local_bound_ms {
             config.local_bound = ms(v);
+        }
+        if let Some(v) = options.metrics {
+            config.metrics = v;
         }
         let call_timeout = ms(options.call_timeout_ms.unwrap_or(LUPA_DEFAULT_TIMEOUT_MS));
         if call_timeout.is_zero() {

@@ -17,7 +17,8 @@
 //! - Calls block the calling thread while the work runs on a runtime owned
 //!   by the library; one handle may be used from many threads at once. Every
 //!   call on a handle takes a timeout in milliseconds (0: the handle's
-//!   default, option `call_timeout_ms`).
+//!   default, option `call_timeout_ms`), except `lupa_stats` and
+//!   `lupa_metrics_text`, which only read counters and never block.
 //! - No panic crosses the boundary: it becomes `LUPA_CODE_INTERNAL`.
 #![allow(non_camel_case_types)]
 // The safety contract of every export is the same and is stated once, at
@@ -166,6 +167,14 @@ mod tests {
         assert!(header.contains(&format!("#define LUPA_VERSION_MAJOR {LUPA_VERSION_MAJOR}\n")));
         assert!(header.contains(&format!("#define LUPA_VERSION_MINOR {LUPA_VERSION_MINOR}\n")));
         assert!(header.contains(&format!("#define LUPA_VERSION_PATCH {LUPA_VERSION_PATCH}\n")));
+    }
+
+    #[test]
+    fn the_stats_documentation_names_the_core_limits() {
+        let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../include/lupa.h")).unwrap();
+        let tracked = lupa_core::metrics::TRACKED_DEPLOYMENTS;
+        assert!(header.contains(&format!("first, for at most {tracked} deployments;")));
+        assert!(lupa_core::metrics::LATENCY_BOUNDS_US.starts_with(&[1, 2, 5]));
     }
 
     #[test]

@@ -44,3 +44,44 @@ fn a_blocking_call_from_inside_a_host_runtime_is_an_error() {
     drop(rt);
     unsafe { lupa_free(h) };
 }
+
+#[test]
+fn stats_and_metrics_text_never_block_and_work_inside_a_host_runtime() {
+    let mut h: *mut lupa_handle = ptr::null_mut();
+    let mut err = new_error();
+    let code = unsafe { lupa_open(c"memory://".as_ptr(), c"memory://".as_ptr(), ptr::null(), 0, &mut h, &mut err) };
+    assert_eq!(code, lupa_code::Ok);
+    let handle = h as usize;
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        let h = handle as *mut lupa_handle;
+        let mut err = new_error();
+        let mut out: *mut std::ffi::c_char = ptr::null_mut();
+        assert_eq!(unsafe { lupa_stats(h, &mut out, &mut err) }, lupa_code::Ok);
+        let json = unsafe { std::ffi::CStr::from_ptr(out) }.to_str().unwrap().to_owned();
+        unsafe { lupa_string_free(out) };
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["resolutions"]["store"], 0, "{json}");
+        assert_eq!(v["cache"]["breaker"], "closed", "{json}");
+        assert_eq!(
+            v["latency"]["counts"].as_array().unwrap().len(),
+            v["latency"]["bounds_us"].as_array().unwrap().len() + 1
+        );
+
+        out = ptr::null_mut();
+        assert_eq!(unsafe { lupa_metrics_text(h, &mut out, &mut err) }, lupa_code::Ok);
+        let text = unsafe { std::ffi::CStr::from_ptr(out) }.to_str().unwrap().to_owned();
+        unsafe { lupa_string_free(out) };
+        assert!(text.contains("# TYPE lupa_resolutions_total counter\n"), "{text}");
+        assert!(text.contains("lupa_resolutions_total{source=\"store\"} 0\n"), "{text}");
+    });
+    drop(rt);
+    unsafe { lupa_close(h) };
+    let mut out: *mut std::ffi::c_char = ptr::dangling_mut();
+    assert_eq!(unsafe { lupa_stats(h, &mut out, &mut err) }, lupa_code::HandleClosed);
+    assert!(out.is_null());
+    assert_eq!(unsafe { lupa_metrics_text(h, &mut out, ptr::null_mut()) }, lupa_code::HandleClosed);
+    assert!(out.is_null());
+    unsafe { lupa_free(h) };
+}

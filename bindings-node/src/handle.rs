@@ -9,12 +9,12 @@ use napi_derive::napi;
 use lupa_core::{Caller, Config, CreateDeployment, Environment, FinalStatus, NewProject, ResolveRequest};
 
 use crate::args::{self, Fields, TypeResult};
-use crate::http;
-use crate::runtime::{self, promise, rejected_type_error};
+use crate::runtime::{self, promise, rejected, rejected_type_error};
 use crate::types::{
     Change, Deployment, DeploymentChange, DeploymentPage, Health, HistoryEntry, HistoryPage, Project, ProjectPage,
-    Promotion, Resolution, nullable,
+    Promotion, Resolution, Stats, nullable,
 };
+use crate::{errors, http};
 
 /// A TypeError message becomes a rejected Promise.
 macro_rules! check {
@@ -60,6 +60,9 @@ pub struct OpenOptions {
     /// Longest an answer in memory is used while the invalidation channel
     /// is down (default 1000).
     pub local_bound_ms: Option<f64>,
+    /// Count resolutions, cache tiers, store operations and changes for
+    /// `stats()` and `metricsText()` (default true; false counts nothing).
+    pub metrics: Option<bool>,
 }
 
 /// A new project.
@@ -158,6 +161,9 @@ fn config_from(mut o: Fields) -> TypeResult<Config> {
     }
     if let Some(v) = o.opt_millis("localBoundMs")? {
         c.local_bound = v;
+    }
+    if let Some(v) = o.opt_bool("metrics")? {
+        c.metrics = v;
     }
     o.finish()?;
     Ok(c)
@@ -479,13 +485,20 @@ impl Lupa {
         let request =
             caller.map(|caller| ResolveRequest { project, deployment_id, requires_deployment: requires, caller });
         // An answer held in process memory settles the Promise here, on the
-        // JavaScript thread, without a hop to the runtime's threads.
+        // JavaScript thread, without a hop to the runtime's threads. A
+        // negative answer and a malformed request are answers too: they
+        // settle here as well, and are not asked (and counted) twice.
         if let Ok(request) = &request
             && let Ok(lupa) = self.current()
-            && let Some(Ok(found)) = lupa.resolve_cached(request)
+            && let Some(answer) = lupa.resolve_cached(request)
         {
-            let settled = PromiseRaw::resolve(env, Resolution::from(found))?;
-            return Ok(Object::from_raw(env.raw(), settled.raw()));
+            return match answer {
+                Ok(found) => {
+                    let settled = PromiseRaw::resolve(env, Resolution::from(found))?;
+                    Ok(Object::from_raw(env.raw(), settled.raw()))
+                }
+                Err(e) => rejected(env, e),
+            };
         }
         self.call(env, move |l| async move { l.resolve(&request?).await }, Resolution::from)
     }
@@ -510,6 +523,27 @@ impl Lupa {
     #[napi(ts_return_type = "Promise<Health>")]
     pub fn health<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
         self.call(env, |l| async move { Ok(l.health().await) }, Health::from)
+    }
+
+    /// What the handle has counted since it was opened: resolutions by
+    /// tier and by error code, each cache tier's hits and misses, cache and
+    /// store failures, a latency histogram, resolutions per deployment,
+    /// promotions and rollbacks (all zero with option `metrics: false`).
+    /// Synchronous: it reads counters in memory and never waits. Throws
+    /// `STORAGE_UNAVAILABLE` once the handle is closed.
+    #[napi]
+    pub fn stats(&self, env: &Env) -> Result<Stats> {
+        let lupa = self.current().map_err(|e| errors::lupa_error(env, &e))?;
+        Ok(Stats::from(lupa.stats()))
+    }
+
+    /// The same counters in the Prometheus text exposition format (version
+    /// 0.0.4), every series named `lupa_*`, for a `/metrics` endpoint to
+    /// answer with as it is. Synchronous, as `stats()`.
+    #[napi]
+    pub fn metrics_text(&self, env: &Env) -> Result<String> {
+        let lupa = self.current().map_err(|e| errors::lupa_error(env, &e))?;
+        Ok(lupa.stats().to_prometheus())
     }
 
     /// Applies the cache updates recorded in the store that are still

@@ -63,3 +63,11 @@ pub fn rejected_type_error<'e>(env: &'e Env, message: String) -> Result<Object<'
     deferred.resolve(Box::new(move |env: Env| Err(errors::type_error(&env, &message))));
     Ok(promise)
 }
+
+/// A Promise rejected with a Lupa error known at once (a malformed request,
+/// a negative answer held in process memory).
+pub fn rejected<'e>(env: &'e Env, error: lupa_core::Error) -> Result<Object<'e>> {
+    let (deferred, promise) = env.create_deferred::<(), Resolver<()>>()?;
+    deferred.resolve(Box::new(move |env: Env| Err(errors::lupa_error(&env, &error))));
+    Ok(promise)
+}

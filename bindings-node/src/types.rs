@@ -214,18 +214,190 @@ pub struct Health {
 
 impl From<lupa_core::Health> for Health {
     fn from(h: lupa_core::Health) -> Health {
-        let breaker = serde_json::to_value(h.breaker)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| format!("{:?}", h.breaker).to_lowercase());
         Health {
             store: h.store.into(),
             cache: h.cache.into(),
-            breaker,
+            breaker: breaker_name(h.breaker).into(),
             pending_cache_updates: match h.pending_cache_updates {
                 Some(n) => Either::A(u32::try_from(n).unwrap_or(u32::MAX)),
                 None => Either::B(Null),
             },
+        }
+    }
+}
+
+fn breaker_name(b: lupa_core::BreakerState) -> &'static str {
+    match b {
+        lupa_core::BreakerState::Closed => "closed",
+        lupa_core::BreakerState::Open => "open",
+        lupa_core::BreakerState::HalfOpen => "half_open",
+    }
+}
+
+/// A count as a JavaScript number (exact up to `Number.MAX_SAFE_INTEGER`).
+fn n(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// What a handle has counted since it was opened (`stats()`). Every count
+/// only grows: take two snapshots and subtract for a rate. Counts are
+/// numbers, exact up to `Number.MAX_SAFE_INTEGER`.
+#[napi(object)]
+pub struct Stats {
+    /// Finished resolutions, by outcome.
+    pub resolutions: ResolutionCounts,
+    /// The in-process tier's lookups (zero when it is off).
+    pub local: TierCounts,
+    /// Projects held in process memory now; null when the tier is off.
+    pub local_projects: Either<i64, Null>,
+    /// The shared cache (all zero without one).
+    pub cache: SharedCacheCounts,
+    /// The store's operations.
+    pub store: StoreCounts,
+    /// How long the resolutions took that process memory could not answer
+    /// (answered by the shared cache or the store, or failed there), from
+    /// the in-process miss to the answer. Answers from process memory and
+    /// malformed requests are counted in `resolutions` but not timed.
+    pub latency: LatencyHistogram,
+    /// Successful resolutions per deployment, most resolved first, for a
+    /// bounded number of deployments.
+    pub deployments: Vec<DeploymentResolutions>,
+    /// Successful resolutions of deployments beyond those tracked one by one.
+    pub untracked_deployment_resolutions: i64,
+    /// Promotions that changed production (`promote`, and a deployment
+    /// promoted the moment it was ready); no-ops are not counted.
+    pub promotions: i64,
+    pub rollbacks: i64,
+}
+
+/// Resolutions answered by each tier, and failures by code.
+#[napi(object)]
+pub struct ResolutionCounts {
+    /// Answered from process memory.
+    pub local: i64,
+    /// Answered from the shared cache.
+    pub cache: i64,
+    /// Answered by the store.
+    pub store: i64,
+    /// Failures by code (only codes that occurred), in the order of
+    /// `semantics.md`.
+    pub errors: Vec<ErrorCount>,
+}
+
+/// How many resolutions failed with one code.
+#[napi(object)]
+pub struct ErrorCount {
+    /// The stable code, for example `"PROJECT_NOT_FOUND"`.
+    pub code: String,
+    pub count: i64,
+}
+
+/// Lookups a cache tier answered, and those it could not.
+#[napi(object)]
+pub struct TierCounts {
+    pub hits: i64,
+    pub misses: i64,
+}
+
+/// The shared cache, as resolution used it.
+#[napi(object)]
+pub struct SharedCacheCounts {
+    /// Lookups that found a usable answer.
+    pub hits: i64,
+    /// Lookups without one (missing, or a value that does not parse).
+    pub misses: i64,
+    /// Calls of any kind (reads, fills, updates) that failed.
+    pub errors: i64,
+    /// Calls without an answer within the cache timeout.
+    pub timeouts: i64,
+    /// Calls skipped while the circuit breaker was open.
+    pub skipped: i64,
+    /// The breaker's state now; null without a shared cache.
+    #[napi(ts_type = "'closed' | 'open' | 'half_open' | null")]
+    pub breaker: Either<String, Null>,
+    /// How often the breaker opened.
+    pub breaker_opened: i64,
+}
+
+/// The store's operations.
+#[napi(object)]
+pub struct StoreCounts {
+    /// Operations sent to the store: one statement for a resolution's
+    /// lookup, one transaction for a change, and the background work that
+    /// applies pending cache updates.
+    pub queries: i64,
+    /// Operations that failed with `STORAGE_UNAVAILABLE`.
+    pub unavailable: i64,
+}
+
+/// `counts[i]` resolutions took at most `boundsUs[i]` microseconds (and
+/// more than the bound before); the last count, one past the bounds, is
+/// everything slower.
+#[napi(object)]
+pub struct LatencyHistogram {
+    /// Upper bounds in microseconds.
+    pub bounds_us: Vec<i64>,
+    /// One count per bound, and one more for slower resolutions.
+    pub counts: Vec<i64>,
+    /// Every resolution's duration added up, in nanoseconds.
+    pub sum_ns: i64,
+}
+
+/// Successful resolutions of one deployment.
+#[napi(object)]
+pub struct DeploymentResolutions {
+    pub project: String,
+    pub deployment: String,
+    pub resolutions: i64,
+}
+
+impl From<lupa_core::Stats> for Stats {
+    fn from(s: lupa_core::Stats) -> Stats {
+        let r = s.resolutions;
+        let c = s.cache;
+        Stats {
+            resolutions: ResolutionCounts {
+                local: n(r.local),
+                cache: n(r.cache),
+                store: n(r.store),
+                errors: r
+                    .errors
+                    .iter()
+                    .map(|e| ErrorCount { code: e.code.as_str().into(), count: n(e.count) })
+                    .collect(),
+            },
+            local: TierCounts { hits: n(s.local.hits), misses: n(s.local.misses) },
+            local_projects: match s.local_projects {
+                Some(p) => Either::A(i64::try_from(p).unwrap_or(i64::MAX)),
+                None => Either::B(Null),
+            },
+            cache: SharedCacheCounts {
+                hits: n(c.hits),
+                misses: n(c.misses),
+                errors: n(c.errors),
+                timeouts: n(c.timeouts),
+                skipped: n(c.skipped),
+                breaker: nullable(c.breaker.map(|b| breaker_name(b).to_owned())),
+                breaker_opened: n(c.breaker_opened),
+            },
+            store: StoreCounts { queries: n(s.store.queries), unavailable: n(s.store.unavailable) },
+            latency: LatencyHistogram {
+                bounds_us: s.latency.bounds_us.into_iter().map(n).collect(),
+                counts: s.latency.counts.into_iter().map(n).collect(),
+                sum_ns: n(s.latency.sum_ns),
+            },
+            deployments: s
+                .deployments
+                .into_iter()
+                .map(|d| DeploymentResolutions {
+                    project: d.project.to_string(),
+                    deployment: d.deployment.to_string(),
+                    resolutions: n(d.resolutions),
+                })
+                .collect(),
+            untracked_deployment_resolutions: n(s.untracked_deployment_resolutions),
+            promotions: n(s.promotions),
+            rollbacks: n(s.rollbacks),
         }
     }
 }

@@ -55,6 +55,7 @@ fn config(
     breaker_cooldown: Option<f64>,
     outbox_interval: Option<f64>,
     local: LocalOptions,
+    metrics: Option<bool>,
 ) -> Result<Config, Error> {
     let mut c = Config::default();
     if let Some(Text(s)) = store {
@@ -93,6 +94,9 @@ fn config(
     }
     if let Some(v) = local.bound {
         c.local_bound = seconds("local_bound", v)?;
+    }
+    if let Some(on) = metrics {
+        c.metrics = on;
     }
     Ok(c)
 }
@@ -327,6 +331,17 @@ macro_rules! operations {
                 $run(py, ops::health(self.handle.clone()))
             }
 
+            /// What the handle has counted since it was opened; never blocks
+            /// (a plain method on both clients).
+            fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                crate::convert::stats(py, &ops::stats(&self.handle).py(py)?)
+            }
+
+            /// The same snapshot in the Prometheus text exposition format.
+            fn metrics_text(&self, py: Python<'_>) -> PyResult<String> {
+                ops::stats(&self.handle).map(|s| s.to_prometheus()).py(py)
+            }
+
             fn apply_pending_cache_updates<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 $run(py, ops::apply_pending_cache_updates(self.handle.clone()))
             }
@@ -374,7 +389,7 @@ impl PyLupa {
     #[pyo3(signature = (
         store=None, cache=None, *, key_prefix=None, schema=None, pool_size=None, cache_timeout=None,
         store_timeout=None, breaker_threshold=None, breaker_cooldown=None, outbox_interval=None,
-        local_cache=None, local_capacity=None, local_bound=None
+        local_cache=None, local_capacity=None, local_bound=None, metrics=None
     ))]
     fn new(
         py: Python<'_>,
@@ -391,6 +406,7 @@ impl PyLupa {
         local_cache: Option<bool>,
         local_capacity: Option<i64>,
         local_bound: Option<f64>,
+        metrics: Option<bool>,
     ) -> PyResult<Self> {
         let config = config(
             store,
@@ -404,6 +420,7 @@ impl PyLupa {
             breaker_cooldown,
             outbox_interval,
             LocalOptions { cache: local_cache, capacity: local_capacity, bound: local_bound },
+            metrics,
         )
         .py(py)?;
         let handle = Arc::new(Handle::new(config));
@@ -441,7 +458,7 @@ impl PyAsyncLupa {
     #[pyo3(signature = (
         store=None, cache=None, *, key_prefix=None, schema=None, pool_size=None, cache_timeout=None,
         store_timeout=None, breaker_threshold=None, breaker_cooldown=None, outbox_interval=None,
-        local_cache=None, local_capacity=None, local_bound=None
+        local_cache=None, local_capacity=None, local_bound=None, metrics=None
     ))]
     fn new(
         py: Python<'_>,
@@ -458,6 +475,7 @@ impl PyAsyncLupa {
         local_cache: Option<bool>,
         local_capacity: Option<i64>,
         local_bound: Option<f64>,
+        metrics: Option<bool>,
     ) -> PyResult<Self> {
         let config = config(
             store,
@@ -471,6 +489,7 @@ impl PyAsyncLupa {
             breaker_cooldown,
             outbox_interval,
             LocalOptions { cache: local_cache, capacity: local_capacity, bound: local_bound },
+            metrics,
         )
         .py(py)?;
         Ok(PyAsyncLupa { handle: Arc::new(Handle::new(config)) })

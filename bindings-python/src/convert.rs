@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lupa_core::{
     ApiKeyInfo, Changed, ComponentHealth, Deployment, DeploymentSummary, Error, ErrorCode, Health, HistoryEntry, Page,
-    Project, Promotion, Resolution,
+    Project, Promotion, Resolution, Stats,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -256,6 +256,98 @@ fn component<'py>(py: Python<'py>, c: &ComponentHealth) -> PyResult<Bound<'py, P
     make(py, "ComponentHealth", &[("state", any(py, state)?), ("detail", any(py, detail)?)])
 }
 
+fn breaker_name(b: lupa_core::BreakerState) -> &'static str {
+    match b {
+        lupa_core::BreakerState::Closed => "closed",
+        lupa_core::BreakerState::Open => "open",
+        lupa_core::BreakerState::HalfOpen => "half_open",
+    }
+}
+
+fn counts<'py>(py: Python<'py>, class: &str, fields: &[(&str, u64)]) -> PyResult<Bound<'py, PyAny>> {
+    let values = fields.iter().map(|(k, v)| Ok((*k, any(py, *v)?))).collect::<PyResult<Vec<_>>>()?;
+    make(py, class, &values)
+}
+
+/// A snapshot of the handle's counters, as the dataclasses of `_types`.
+pub fn stats<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyAny>> {
+    let r = &s.resolutions;
+    let code = errors(py)?.getattr("ErrorCode")?;
+    let errors = r
+        .errors
+        .iter()
+        .map(|e| make(py, "ErrorCount", &[("code", code.call1((e.code.as_str(),))?), ("count", any(py, e.count)?)]))
+        .collect::<PyResult<Vec<_>>>()?;
+    let resolutions = make(
+        py,
+        "ResolutionCounts",
+        &[
+            ("local", any(py, r.local)?),
+            ("cache", any(py, r.cache)?),
+            ("store", any(py, r.store)?),
+            ("errors", any(py, errors)?),
+        ],
+    )?;
+    let c = &s.cache;
+    let breaker = c.breaker.map(breaker_name);
+    let cache = make(
+        py,
+        "SharedCacheCounts",
+        &[
+            ("hits", any(py, c.hits)?),
+            ("misses", any(py, c.misses)?),
+            ("errors", any(py, c.errors)?),
+            ("timeouts", any(py, c.timeouts)?),
+            ("skipped", any(py, c.skipped)?),
+            ("breaker", any(py, breaker)?),
+            ("breaker_opened", any(py, c.breaker_opened)?),
+        ],
+    )?;
+    let latency = make(
+        py,
+        "LatencyHistogram",
+        &[
+            ("bounds_us", any(py, s.latency.bounds_us.clone())?),
+            ("counts", any(py, s.latency.counts.clone())?),
+            ("sum_ns", any(py, s.latency.sum_ns)?),
+        ],
+    )?;
+    let deployments = s
+        .deployments
+        .iter()
+        .map(|d| {
+            make(
+                py,
+                "DeploymentResolutions",
+                &[
+                    ("project", any(py, d.project.as_str())?),
+                    ("deployment", any(py, d.deployment.as_str())?),
+                    ("resolutions", any(py, d.resolutions)?),
+                ],
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    make(
+        py,
+        "Stats",
+        &[
+            ("resolutions", resolutions),
+            ("local", counts(py, "TierCounts", &[("hits", s.local.hits), ("misses", s.local.misses)])?),
+            ("local_projects", any(py, s.local_projects)?),
+            ("cache", cache),
+            (
+                "store",
+                counts(py, "StoreCounts", &[("queries", s.store.queries), ("unavailable", s.store.unavailable)])?,
+            ),
+            ("latency", latency),
+            ("deployments", any(py, deployments)?),
+            ("untracked_deployment_resolutions", any(py, s.untracked_deployment_resolutions)?),
+            ("promotions", any(py, s.promotions)?),
+            ("rollbacks", any(py, s.rollbacks)?),
+        ],
+    )
+}
+
 /// The key's type and environment.
 pub fn api_key_info<'py>(py: Python<'py>, i: &ApiKeyInfo) -> PyResult<Bound<'py, PyAny>> {
     make(
@@ -314,17 +406,7 @@ impl<'py> IntoPyObject<'py> for Out {
                 &[
                     ("store", component(py, &h.store)?),
                     ("cache", component(py, &h.cache)?),
-                    (
-                        "breaker",
-                        any(
-                            py,
-                            match h.breaker {
-                                lupa_core::BreakerState::Closed => "closed",
-                                lupa_core::BreakerState::Open => "open",
-                                lupa_core::BreakerState::HalfOpen => "half_open",
-                            },
-                        )?,
-                    ),
+                    ("breaker", any(py, breaker_name(h.breaker))?),
                     ("pending_cache_updates", any(py, h.pending_cache_updates)?),
                 ],
             ),

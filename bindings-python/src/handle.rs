@@ -133,6 +133,15 @@ impl Handle {
         Ok(lupa)
     }
 
+    /// The core handle of this process if it is open, without opening it
+    /// or waiting for anything; a closed handle is an error.
+    pub fn opened(&self) -> Result<Option<Lupa>, Error> {
+        if self.is_closed() {
+            return Err(closed_error());
+        }
+        self.current()
+    }
+
     /// Closes the core handle of this process; later calls fail. A handle
     /// inherited from a parent process is left alone.
     pub async fn close(&self) {

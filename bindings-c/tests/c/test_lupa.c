@@ -560,11 +560,177 @@ static void test_null_handle(void) {
     EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_cache_ttl(NULL, "k", T, &ttl, err));
     EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_cache_set(NULL, "k", "v", 5, T, err));
     EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_cache_clear(NULL, T, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_stats(NULL, &json, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_metrics_text(NULL, &json, err));
     CHECK(json == NULL);
     /* err itself may be NULL everywhere. */
     CHECK(lupa_get_project(NULL, "p", T, &json, NULL) == LUPA_CODE_NULL_ARGUMENT);
     CHECK(lupa_resolve(NULL, NULL, T, NULL, NULL) == LUPA_CODE_NULL_ARGUMENT);
     CHECK(lupa_open(NULL, NULL, NULL, T, NULL, NULL) == LUPA_CODE_NULL_ARGUMENT);
+}
+
+/* ---- stats and metrics text ------------------------------------------------ */
+
+/* The unsigned number right after `key` in `json`, or UINT64_MAX. */
+static uint64_t number_after(const char *json, const char *key) {
+    const char *p = json == NULL ? NULL : strstr(json, key);
+    if (p == NULL) {
+        return UINT64_MAX;
+    }
+    p += strlen(key);
+    if (*p < '0' || *p > '9') {
+        return UINT64_MAX;
+    }
+    return strtoull(p, NULL, 10);
+}
+
+/* The sum of the latency histogram's counts, and how many there are. */
+static uint64_t latency_count(const char *json, int *buckets) {
+    const char *p = json == NULL ? NULL : strstr(json, "\"counts\":[");
+    uint64_t sum = 0;
+    *buckets = 0;
+    if (p == NULL) {
+        return UINT64_MAX;
+    }
+    p += strlen("\"counts\":[");
+    while (*p != ']' && *p != '\0') {
+        char *end = NULL;
+        sum += strtoull(p, &end, 10);
+        (*buckets)++;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return sum;
+}
+
+static char *stats_or_null(lupa_handle *h) {
+    char *json = NULL;
+    EXPECT(LUPA_CODE_OK, lupa_stats(h, &json, err));
+    return json;
+}
+
+/* A scripted sequence on a fresh handle, and the counts it must leave:
+ * promote-when-ready is one promotion; the first resolve misses process
+ * memory and the shared cache and is answered by the store with one query;
+ * the second comes from process memory; an unknown project misses both
+ * tiers and fails in the store; a malformed key fails before any lookup.
+ * Only what went past process memory is timed. */
+static void test_stats(const char *store, const char *cache, const char *options, int has_cache) {
+    lupa_handle *h = open_or_die(store, cache, options);
+    char *json = NULL;
+    EXPECT(LUPA_CODE_OK, lupa_create_project(h, "proj_s", "org_1", "Stats", T, &json, err));
+    lupa_string_free(json);
+    EXPECT(LUPA_CODE_OK, lupa_create_deployment(h, "proj_s", "dep_s", "snp_s", "production", NULL, T, &json, err));
+    lupa_string_free(json);
+    EXPECT(LUPA_CODE_OK, lupa_set_status(h, "dep_s", "ready", NULL, T, &json, err));
+    lupa_string_free(json);
+
+    json = stats_or_null(h);
+    CHECK(contains(json, "\"promotions\":1,\"rollbacks\":0"));
+    CHECK(contains(json, "\"resolutions\":{\"local\":0,\"cache\":0,\"store\":0,\"errors\":[]}"));
+    uint64_t queries_before = number_after(json, "\"store\":{\"queries\":");
+    CHECK(queries_before != UINT64_MAX && queries_before > 0);
+    lupa_string_free(json);
+
+    resolve_expect(h, "proj_s", "live", "dep_s", LUPA_CODE_OK);
+    resolve_expect(h, "proj_s", "live", "dep_s", LUPA_CODE_OK);
+    resolve_expect(h, "proj_none", "live", NULL, LUPA_CODE_PROJECT_NOT_FOUND);
+    {
+        lupa_resolve_request r;
+        lupa_resolution out;
+        memset(&r, 0, sizeof r);
+        r.project = "proj_s";
+        r.api_key = "lupa_bad";
+        r.requires_deployment = true;
+        EXPECT(LUPA_CODE_INVALID_API_KEY, lupa_resolve(h, &r, T, &out, err));
+    }
+
+    json = stats_or_null(h);
+    CHECK(contains(json, "\"resolutions\":{\"local\":1,\"cache\":0,\"store\":1,\"errors\":["
+                         "{\"code\":\"INVALID_API_KEY\",\"count\":1},"
+                         "{\"code\":\"PROJECT_NOT_FOUND\",\"count\":1}]}"));
+    CHECK(contains(json, "\"local\":{\"hits\":1,\"misses\":2}"));
+    CHECK(number_after(json, "\"local_projects\":") != UINT64_MAX);
+    if (has_cache) {
+        CHECK(contains(json, "\"cache\":{\"hits\":0,\"misses\":2,\"errors\":0,\"timeouts\":0,\"skipped\":0,"
+                             "\"breaker\":\"closed\",\"breaker_opened\":0}"));
+    } else {
+        CHECK(contains(json, "\"cache\":{\"hits\":0,\"misses\":0,\"errors\":0,\"timeouts\":0,\"skipped\":0,"
+                             "\"breaker\":null,\"breaker_opened\":0}"));
+    }
+    /* The two lookups that reached the store; with a shared cache the
+     * background task that applies pending cache updates also asks the
+     * store, on its own schedule. */
+    uint64_t queries = number_after(json, "\"store\":{\"queries\":");
+    CHECK(has_cache ? queries >= queries_before + 2 && queries != UINT64_MAX : queries == queries_before + 2);
+    CHECK(contains(json, "\"unavailable\":0}"));
+    CHECK(contains(json, "\"deployments\":[{\"project\":\"proj_s\",\"deployment\":\"dep_s\",\"resolutions\":2}]"));
+    CHECK(contains(json, "\"untracked_deployment_resolutions\":0,\"promotions\":1,\"rollbacks\":0}"));
+    CHECK(contains(json, "\"bounds_us\":[1,2,5,10,"));
+    /* Timed: the two that went past process memory (the first resolve and
+     * the unknown project), not the answer from memory nor the bad key. */
+    int buckets = 0;
+    CHECK(latency_count(json, &buckets) == 2);
+    CHECK(buckets == 21);
+    CHECK(number_after(json, "\"sum_ns\":") > 0 && number_after(json, "\"sum_ns\":") != UINT64_MAX);
+    lupa_string_free(json);
+
+    char *text = NULL;
+    EXPECT(LUPA_CODE_OK, lupa_metrics_text(h, &text, err));
+    CHECK(contains(text, "# TYPE lupa_resolutions_total counter\n"));
+    CHECK(contains(text, "\nlupa_resolutions_total{source=\"local\"} 1\n"));
+    CHECK(contains(text, "\nlupa_resolutions_total{source=\"store\"} 1\n"));
+    CHECK(contains(text, "\nlupa_resolution_errors_total{code=\"INVALID_API_KEY\"} 1\n"));
+    CHECK(contains(text, "\nlupa_resolution_errors_total{code=\"PROJECT_NOT_FOUND\"} 1\n"));
+    CHECK(contains(text, "\nlupa_cache_hits_total{tier=\"local\"} 1\n"));
+    CHECK(contains(text, "\nlupa_cache_misses_total{tier=\"local\"} 2\n"));
+    CHECK(contains(text, has_cache ? "\nlupa_cache_misses_total{tier=\"shared\"} 2\n"
+                                   : "\nlupa_cache_misses_total{tier=\"shared\"} 0\n"));
+    CHECK(contains(text, "lupa_cache_breaker_state{state=\"closed\"} 1\n") == has_cache);
+    CHECK(contains(text, "# TYPE lupa_resolve_duration_seconds histogram\n"));
+    CHECK(contains(text, "\nlupa_resolve_duration_seconds_bucket{le=\"+Inf\"} 2\n"));
+    CHECK(contains(text, "\nlupa_resolve_duration_seconds_count 2\n"));
+    CHECK(contains(text, "\nlupa_deployment_resolutions_total{project=\"proj_s\",deployment=\"dep_s\"} 2\n"));
+    CHECK(contains(text, "\nlupa_promotions_total 1\n"));
+    CHECK(contains(text, "\nlupa_rollbacks_total 0\n"));
+    lupa_string_free(text);
+
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_stats(h, NULL, err));
+    EXPECT(LUPA_CODE_NULL_ARGUMENT, lupa_metrics_text(h, NULL, err));
+    CHECK(lupa_stats(h, &json, NULL) == LUPA_CODE_OK); /* err may be NULL */
+    lupa_string_free(json);
+    if (has_cache) {
+        EXPECT(LUPA_CODE_OK, lupa_cache_clear(h, T, err));
+    }
+    EXPECT(LUPA_CODE_OK, lupa_drop_storage(h, T, err));
+    lupa_free(h);
+}
+
+/* Option metrics false: nothing is counted; the text still has every family. */
+static void test_stats_off(void) {
+    lupa_handle *h = open_or_die("memory://", "memory://", "{\"metrics\": false}");
+    char *json = NULL;
+    lupa_create_project(h, "proj_s", "org_1", "Stats", T, &json, NULL);
+    lupa_string_free(json);
+    lupa_create_deployment(h, "proj_s", "dep_s", "snp_s", "production", NULL, T, &json, NULL);
+    lupa_string_free(json);
+    lupa_set_status(h, "dep_s", "ready", NULL, T, &json, NULL);
+    lupa_string_free(json);
+    resolve_expect(h, "proj_s", "live", "dep_s", LUPA_CODE_OK);
+    resolve_expect(h, "proj_s", "live", "dep_s", LUPA_CODE_OK);
+    json = stats_or_null(h);
+    CHECK(contains(json, "\"resolutions\":{\"local\":0,\"cache\":0,\"store\":0,\"errors\":[]}"));
+    CHECK(contains(json, "\"store\":{\"queries\":0,\"unavailable\":0}"));
+    CHECK(contains(json, "\"deployments\":[]") && contains(json, "\"promotions\":0"));
+    lupa_string_free(json);
+    char *text = NULL;
+    EXPECT(LUPA_CODE_OK, lupa_metrics_text(h, &text, err));
+    CHECK(contains(text, "\nlupa_resolutions_total{source=\"store\"} 0\n"));
+    CHECK(contains(text, "\nlupa_resolve_duration_seconds_count 0\n"));
+    lupa_string_free(text);
+    lupa_handle *bad = (lupa_handle *)1;
+    EXPECT(LUPA_CODE_INVALID_ARGUMENT, lupa_open("memory://", "memory://", "{\"metrics\": 1}", T, &bad, err));
+    CHECK(bad == NULL);
+    lupa_free(h);
 }
 
 /* ---- closing --------------------------------------------------------------- */
@@ -602,6 +768,8 @@ static void test_use_after_close(lupa_handle *h) {
     EXPECT(LUPA_CODE_HANDLE_CLOSED, lupa_cache_ttl(h, "k", T, &ttl, err));
     EXPECT(LUPA_CODE_HANDLE_CLOSED, lupa_cache_set(h, "k", "v", 5, T, err));
     EXPECT(LUPA_CODE_HANDLE_CLOSED, lupa_cache_clear(h, T, err));
+    EXPECT(LUPA_CODE_HANDLE_CLOSED, lupa_stats(h, &json, err));
+    EXPECT(LUPA_CODE_HANDLE_CLOSED, lupa_metrics_text(h, &json, err));
     CHECK(json == NULL);
     lupa_free(h);
 }
@@ -734,6 +902,9 @@ int main(void) {
     test_null_handle();
     test_backend("memory://", "memory://", NULL, 1);
     test_backend("sqlite::memory:", "none", "{\"call_timeout_ms\": 10000}", 0);
+    test_stats("memory://", "memory://", NULL, 1);
+    test_stats("sqlite::memory:", "none", NULL, 0);
+    test_stats_off();
     test_threads_and_close_in_flight();
     test_fork();
 
@@ -749,6 +920,9 @@ int main(void) {
         snprintf(options, sizeof options, "{\"schema\": \"lupa_ctest_%d\", \"key_prefix\": \"lupa-ctest-%d:\", \"cache_timeout_ms\": 5000}",
                  (int)getpid(), (int)getpid());
         test_backend(db, redis, options, 1);
+        snprintf(options, sizeof options, "{\"schema\": \"lupa_cstats_%d\", \"key_prefix\": \"lupa-cstats-%d:\", \"cache_timeout_ms\": 5000}",
+                 (int)getpid(), (int)getpid());
+        test_stats(db, redis, options, 1);
         printf("postgres+redis round: done\n");
     } else {
         printf("postgres+redis round: skipped (LUPA_TEST_DATABASE_URL / LUPA_TEST_REDIS_URL not set)\n");

@@ -20,6 +20,7 @@ from lupa_core._types import (
     ProjectPage,
     Promotion,
     Resolution,
+    Stats,
     Status,
 )
 
@@ -57,7 +58,8 @@ class Lupa:
     Opens on construction (applying the store's migrations). ``store``:
     ``postgres://…``, ``sqlite://path``, ``sqlite::memory:`` or ``memory://``
     (default); ``cache``: ``redis://…``, ``rediss://…``, ``memory://``
-    (default) or ``none``. Times are in seconds.
+    (default) or ``none``. Times are in seconds. ``metrics=False`` turns
+    counting off (``stats()`` then answers all zero).
     """
 
     def __new__(
@@ -76,6 +78,7 @@ class Lupa:
         local_cache: bool | None = None,
         local_capacity: int | None = None,
         local_bound: float | None = None,
+        metrics: bool | None = None,
     ) -> Self: ...
     @property
     def closed(self) -> bool: ...
@@ -127,6 +130,8 @@ class Lupa:
         requires_deployment: bool = True,
     ) -> Resolution: ...
     def health(self) -> Health: ...
+    def stats(self) -> Stats: ...
+    def metrics_text(self) -> str: ...
     def apply_pending_cache_updates(self) -> int: ...
     def drop_storage(self) -> None: ...
 
@@ -136,6 +141,8 @@ class AsyncLupa:
 
     Construction does no I/O; the handle opens on ``await open()``,
     ``async with`` or the first call. Arguments as :class:`Lupa`.
+    ``stats()`` and ``metrics_text()`` never block: they are plain methods,
+    not awaitables (before the handle opens, every count is zero).
     """
 
     def __new__(
@@ -154,6 +161,7 @@ class AsyncLupa:
         local_cache: bool | None = None,
         local_capacity: int | None = None,
         local_bound: float | None = None,
+        metrics: bool | None = None,
     ) -> Self: ...
     @property
     def closed(self) -> bool: ...
@@ -212,6 +220,8 @@ class AsyncLupa:
         requires_deployment: bool = True,
     ) -> asyncio.Future[Resolution]: ...
     def health(self) -> asyncio.Future[Health]: ...
+    def stats(self) -> Stats: ...
+    def metrics_text(self) -> str: ...
     def apply_pending_cache_updates(self) -> asyncio.Future[int]: ...
     def drop_storage(self) -> asyncio.Future[None]: ...
 
