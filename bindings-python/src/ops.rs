@@ -5,9 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lupa_core::metrics::{
-    LATENCY_BOUNDS_US, LatencyHistogram, ResolutionCounts, SharedCacheCounts, StoreCounts, TierCounts,
-};
 use lupa_core::{
     Caller, CreateDeployment, Environment, Error, ErrorCode, FinalStatus, NewProject, ResolveRequest, Stats,
 };
@@ -181,37 +178,8 @@ pub fn drop_storage(h: Arc<Handle>) -> Fut {
 pub fn stats(h: &Handle) -> Result<Stats, Error> {
     Ok(match h.opened()? {
         Some(lupa) => lupa.stats(),
-        None => nothing_counted(),
+        None => Stats::empty(),
     })
-}
-
-/// The snapshot of a handle that is not open yet: every count zero, and no
-/// gauge (there is no in-process tier nor breaker yet).
-fn nothing_counted() -> Stats {
-    Stats {
-        resolutions: ResolutionCounts { local: 0, cache: 0, store: 0, errors: Vec::new() },
-        local: TierCounts { hits: 0, misses: 0 },
-        local_projects: None,
-        cache: SharedCacheCounts {
-            hits: 0,
-            misses: 0,
-            errors: 0,
-            timeouts: 0,
-            skipped: 0,
-            breaker: None,
-            breaker_opened: 0,
-        },
-        store: StoreCounts { queries: 0, unavailable: 0 },
-        latency: LatencyHistogram {
-            bounds_us: LATENCY_BOUNDS_US.to_vec(),
-            counts: vec![0; LATENCY_BOUNDS_US.len() + 1],
-            sum_ns: 0,
-        },
-        deployments: Vec::new(),
-        untracked_deployment_resolutions: 0,
-        promotions: 0,
-        rollbacks: 0,
-    }
 }
 
 /// Whether the handle has a shared cache (opening it if needed).

@@ -620,6 +620,10 @@ impl Lupa {
     /// The answer held in process memory, without waiting for anything:
     /// none when the in-process tier does not hold it (then call
     /// [`Lupa::resolve`]). Malformed requests get their error at once.
+    ///
+    /// An answer (`Some`, success or error) is a counted resolution: take it
+    /// as final rather than asking [`Lupa::resolve`] again, which would
+    /// count it twice.
     pub fn resolve_cached(&self, request: &ResolveRequest) -> Option<Result<Resolution>> {
         let req = match request.validate().and_then(|r| self.inner.check_open().map(|()| r)) {
             Ok(r) => r,

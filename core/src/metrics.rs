@@ -420,7 +420,9 @@ pub struct SharedCacheCounts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoreCounts {
     /// Operations sent to the store: one statement for a resolution's
-    /// lookup, one transaction for a change.
+    /// lookup, one transaction for a change, and the background task's look
+    /// for pending cache updates (one every `outbox_interval` with a shared
+    /// cache).
     pub queries: u64,
     /// Operations that failed with `STORAGE_UNAVAILABLE`.
     pub unavailable: u64,
@@ -458,6 +460,12 @@ pub struct DeploymentResolutions {
 }
 
 impl Stats {
+    /// A snapshot of nothing counted, with no gauge: what a handle that has
+    /// not opened yet reports.
+    pub fn empty() -> Stats {
+        Metrics::new().snapshot(None, None)
+    }
+
     /// The snapshot in the Prometheus text exposition format (version
     /// 0.0.4), every series named `lupa_*`.
     pub fn to_prometheus(&self) -> String {
