@@ -30,7 +30,9 @@ use proptest::test_runner::{Config as PtConfig, TestCaseError, TestError, TestRu
 use serde_json::{Value, json};
 
 const PROJECTS: &[&str] = &["p0", "p1", "p2"];
-const DEPLOYMENTS: &[&str] = &["d0", "d1", "d2", "d3", "d4"];
+/// Ids whose byte order differs from a case-insensitive or locale order
+/// ('-' < digits < upper case < '_' < lower case), so tie-breaks show it.
+const DEPLOYMENTS: &[&str] = &["d0", "D0", "d_0", "d-0", "d00"];
 
 /// Whole API keys: valid of every form, and malformed ones.
 const KEYS: &[&str] = &[
@@ -70,8 +72,8 @@ enum Target {
 enum Op {
     CreateProject(usize),
     DeleteProject(usize),
-    /// Project, deployment, created for production, seconds after the
-    /// previous deployment's `created_at` (0 makes a tie).
+    /// Project, deployment, created for production, how `created_at`
+    /// advances and is written (see `advance`).
     CreateDeployment(usize, usize, bool, u8),
     /// The same, then `ready`, then (when the flag says) promote: a
     /// burst that gives rollback and resolution something to choose from.
@@ -124,8 +126,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => p().prop_map(Op::CreateProject),
         1 => p().prop_map(Op::DeleteProject),
-        8 => (p(), d(), prop::bool::weighted(0.3), 0u8..3).prop_map(|(p, d, prod, t)| Op::CreateDeployment(p, d, prod, t)),
-        5 => (p(), d(), prop::bool::weighted(0.3), 0u8..3, any::<bool>())
+        8 => (p(), d(), prop::bool::weighted(0.3), 0u8..6).prop_map(|(p, d, prod, t)| Op::CreateDeployment(p, d, prod, t)),
+        5 => (p(), d(), prop::bool::weighted(0.3), 0u8..6, any::<bool>())
             .prop_map(|(p, d, prod, t, promote)| Op::CreateReady(p, d, prod, t, promote)),
         8 => (target(), prop::bool::weighted(0.8)).prop_map(|(t, r)| Op::SetStatus(t, r)),
         5 => target().prop_map(Op::Promote),
@@ -141,8 +143,15 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn timestamp(t: i64) -> String {
-    format!("2025-01-01T{:02}:{:02}:{:02}Z", t / 3600, (t / 60) % 60, t % 60)
+/// `created_at` for a clock in microseconds: `step` picks the advance
+/// (none: a tie; a microsecond; a second), and whether the text is in UTC or
+/// at +01:00 (the same instant).
+fn advance(clock: &mut i64, step: u8) -> String {
+    *clock += [0, 1, 1_000_000][usize::from(step % 3)];
+    let (offset, suffix) = if step >= 3 { (3600, "+01:00") } else { (0, "Z") };
+    let secs = *clock / 1_000_000 + offset;
+    let micros = *clock % 1_000_000;
+    format!("2025-01-01T{:02}:{:02}:{:02}.{micros:06}{suffix}", secs / 3600, (secs / 60) % 60, secs % 60)
 }
 
 /// The scenario of `ops`, after the creation of two of the three projects
@@ -170,12 +179,12 @@ fn scenario(ops: &[Op]) -> Scenario {
         };
         if let Op::CreateReady(p, d, prod, dt, promote) = op {
             let (p, d) = (PROJECTS[*p], DEPLOYMENTS[*d]);
-            clock += i64::from(*dt);
+            let created_at = advance(&mut clock, *dt);
             let env = if *prod { PRODUCTION } else { STAGING };
             let mut burst = vec![
                 (
                     json!({"op": "create_deployment", "project": p, "deployment": d,
-                        "environment": env, "created_at": timestamp(clock)}),
+                        "environment": env, "created_at": created_at}),
                     m.create_deployment(p, d, *prod, clock),
                 ),
                 (json!({"op": "set_status", "deployment": d, "status": READY}), m.set_status(d, READY)),
@@ -198,10 +207,10 @@ fn scenario(ops: &[Op]) -> Scenario {
             }
             Op::CreateDeployment(p, d, prod, dt) => {
                 let (p, d) = (PROJECTS[*p], DEPLOYMENTS[*d]);
-                clock += i64::from(*dt);
+                let created_at = advance(&mut clock, *dt);
                 let env = if *prod { PRODUCTION } else { STAGING };
                 let step = json!({"op": "create_deployment", "project": p, "deployment": d,
-                    "environment": env, "created_at": timestamp(clock)});
+                    "environment": env, "created_at": created_at});
                 (step, m.create_deployment(p, d, *prod, clock))
             }
             Op::SetStatus(t, ready) => {

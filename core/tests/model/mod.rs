@@ -46,7 +46,7 @@ pub struct Deployment {
     pub project: String,
     pub environment: &'static str,
     pub status: &'static str,
-    /// Seconds from an arbitrary origin: only the order matters.
+    /// Microseconds from an arbitrary origin: only the order matters.
     pub created_at: i64,
     pub promote_when_ready: bool,
 }
