@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lupa_core::conformance::{ConfigBackend, Scenario, VectorFile, run};
-use model::{Caller, FAILED, Model, PRODUCTION, READY, STAGING};
+use model::{Caller, FAILED, Model, PROCESSING, PRODUCTION, READY, STAGING};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestCaseError, TestError, TestRunner};
 use serde_json::{Value, json};
@@ -66,6 +66,8 @@ enum Header {
 enum Target {
     Raw(usize, usize),
     Existing(usize),
+    /// A malformed project id (true) or deployment id (false).
+    Malformed(bool),
 }
 
 #[derive(Debug, Clone)]
@@ -78,7 +80,8 @@ enum Op {
     /// The same, then `ready`, then (when the flag says) promote: a
     /// burst that gives rollback and resolution something to choose from.
     CreateReady(usize, usize, bool, u8, bool),
-    SetStatus(Target, bool),
+    /// To `ready`, `failed`, or `processing` (not a target).
+    SetStatus(Target, &'static str),
     Promote(Target),
     SetEnvironment(Target, bool),
     DeleteDeployment(Target),
@@ -109,6 +112,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         prop_oneof![
             1 => (p(), d()).prop_map(|(p, d)| Target::Raw(p, d)),
             3 => (0usize..8).prop_map(Target::Existing),
+            1 => prop::bool::weighted(0.1).prop_map(Target::Malformed),
         ]
     };
     let header = prop_oneof![
@@ -129,7 +133,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         8 => (p(), d(), prop::bool::weighted(0.3), 0u8..6).prop_map(|(p, d, prod, t)| Op::CreateDeployment(p, d, prod, t)),
         5 => (p(), d(), prop::bool::weighted(0.3), 0u8..6, any::<bool>())
             .prop_map(|(p, d, prod, t, promote)| Op::CreateReady(p, d, prod, t, promote)),
-        8 => (target(), prop::bool::weighted(0.8)).prop_map(|(t, r)| Op::SetStatus(t, r)),
+        8 => (target(), prop_oneof![8 => Just(READY), 2 => Just(FAILED), 1 => Just(PROCESSING)])
+            .prop_map(|(t, s)| Op::SetStatus(t, s)),
         5 => target().prop_map(Op::Promote),
         3 => (target(), any::<bool>()).prop_map(|(t, e)| Op::SetEnvironment(t, e)),
         2 => target().prop_map(Op::DeleteDeployment),
@@ -171,6 +176,8 @@ fn scenario(ops: &[Op]) -> Scenario {
         let target = |t: &Target| -> (String, String) {
             match t {
                 Target::Raw(p, d) => (PROJECTS[*p].to_owned(), DEPLOYMENTS[*d].to_owned()),
+                Target::Malformed(true) => ("not a project!".to_owned(), DEPLOYMENTS[0].to_owned()),
+                Target::Malformed(false) => (PROJECTS[0].to_owned(), "not/an/id".to_owned()),
                 Target::Existing(i) => match existing(*i) {
                     Some((d, p)) => (p, d),
                     None => (PROJECTS[0].to_owned(), DEPLOYMENTS[i % DEPLOYMENTS.len()].to_owned()),
@@ -213,9 +220,8 @@ fn scenario(ops: &[Op]) -> Scenario {
                     "environment": env, "created_at": created_at});
                 (step, m.create_deployment(p, d, *prod, clock))
             }
-            Op::SetStatus(t, ready) => {
+            Op::SetStatus(t, s) => {
                 let (_, d) = target(t);
-                let s = if *ready { READY } else { FAILED };
                 (json!({"op": "set_status", "deployment": d, "status": s}), m.set_status(&d, s))
             }
             Op::Promote(t) => {

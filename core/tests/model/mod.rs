@@ -113,6 +113,11 @@ pub fn parse_key(key: &str) -> Result<&'static str, &'static str> {
     Err("INVALID_API_KEY")
 }
 
+/// Argument validation comes before any lookup.
+fn ids(ids: &[&str]) -> Result<(), &'static str> {
+    if ids.iter().all(|id| valid_id(id)) { Ok(()) } else { Err("INVALID_ARGUMENT") }
+}
+
 impl Model {
     fn project(&self, p: &str) -> Result<(), &'static str> {
         if self.projects.contains_key(p) { Ok(()) } else { Err("PROJECT_NOT_FOUND") }
@@ -121,6 +126,7 @@ impl Model {
     /// Project exists, deployment exists, deployment is this project's: the
     /// ownership checks of promote, set_environment and delete.
     fn owned(&self, p: &str, d: &str) -> Result<(), &'static str> {
+        ids(&[p, d])?;
         self.project(p)?;
         let dep = self.deployments.get(d).ok_or("DEPLOYMENT_NOT_FOUND")?;
         if dep.project != p {
@@ -158,6 +164,7 @@ impl Model {
     }
 
     pub fn create_project(&mut self, p: &str) -> Outcome {
+        ids(&[p])?;
         if self.projects.contains_key(p) {
             return Err("PROJECT_EXISTS");
         }
@@ -166,6 +173,7 @@ impl Model {
     }
 
     pub fn delete_project(&mut self, p: &str) -> Outcome {
+        ids(&[p])?;
         self.project(p)?;
         self.projects.remove(p);
         self.deployments.retain(|_, d| d.project != p);
@@ -173,6 +181,7 @@ impl Model {
     }
 
     pub fn create_deployment(&mut self, p: &str, d: &str, production: bool, created_at: i64) -> Outcome {
+        ids(&[p, d])?;
         self.project(p)?;
         if self.deployments.contains_key(d) {
             return Err("DEPLOYMENT_EXISTS");
@@ -190,7 +199,12 @@ impl Model {
         Ok(json!({ "environment": STAGING, "status": PROCESSING }))
     }
 
+    /// `to` is `ready`, `failed`, or anything else (not a target).
     pub fn set_status(&mut self, d: &str, to: &'static str) -> Outcome {
+        ids(&[d])?;
+        if to != READY && to != FAILED {
+            return Err("INVALID_ARGUMENT");
+        }
         let dep = self.deployments.get_mut(d).ok_or("DEPLOYMENT_NOT_FOUND")?;
         match (dep.status, to) {
             (PROCESSING, READY) => {
@@ -260,6 +274,7 @@ impl Model {
     /// one (with no production now: the last one that was), if it still
     /// exists, is this project's and is ready.
     pub fn rollback(&mut self, p: &str) -> Outcome {
+        ids(&[p])?;
         self.project(p)?;
         let current = self.production_of(p);
         let target = self.projects[p]
@@ -280,6 +295,7 @@ impl Model {
 
     /// Newest first.
     pub fn history(&self, p: &str) -> Outcome {
+        ids(&[p])?;
         self.project(p)?;
         let entries: Vec<Value> = self.projects[p]
             .history
@@ -291,6 +307,7 @@ impl Model {
     }
 
     pub fn get_deployment(&self, d: &str) -> Outcome {
+        ids(&[d])?;
         let dep = self.deployments.get(d).ok_or("DEPLOYMENT_NOT_FOUND")?;
         Ok(json!({ "project": dep.project, "environment": dep.environment, "status": dep.status }))
     }
@@ -303,6 +320,7 @@ impl Model {
     }
 
     pub fn list_deployments(&self, p: &str) -> Outcome {
+        ids(&[p])?;
         self.project(p)?;
         let ids: Vec<&String> = self.ordered(p).into_iter().map(|(id, _)| id).collect();
         Ok(json!({ "ids": ids }))
