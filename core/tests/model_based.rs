@@ -48,6 +48,21 @@ const KEYS: &[&str] = &[
     "",
 ];
 
+/// Values that parse as none of the seed's values: not JSON, JSON of the
+/// wrong shape, an environment or status that does not exist, an id with a
+/// character ids cannot have, nothing at all.
+const CORRUPT: &[&str] = &[
+    "{not json #",
+    "",
+    "[1, 2]",
+    "null",
+    "{\"projectId\": 42}",
+    "{\"projectId\": \"p0\", \"environment\": \"prod\", \"status\": \"ready\"}",
+    "{\"projectId\": \"p0\", \"environment\": \"production\", \"status\": \"done\"}",
+    "d0 d1",
+    "p0\n",
+];
+
 #[derive(Debug, Clone)]
 enum Header {
     None,
@@ -93,8 +108,8 @@ enum Op {
     /// with a Deployment-Id header.
     Resolve(Target, Header, bool, CallerPick),
     CacheClear,
-    /// A value that does not parse, under one of the seed's keys.
-    CacheCorrupt(u8, usize, usize),
+    /// A value that does not parse (CORRUPT), under one of the seed's keys.
+    CacheCorrupt(u8, usize, usize, usize),
 }
 
 #[derive(Debug, Clone)]
@@ -144,7 +159,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => p().prop_map(Op::ListDeployments),
         12 => (target(), header, prop::bool::weighted(0.8), caller).prop_map(|(t, h, r, c)| Op::Resolve(t, h, r, c)),
         1 => Just(Op::CacheClear),
-        1 => (0u8..5, p(), d()).prop_map(|(k, p, d)| Op::CacheCorrupt(k, p, d)),
+        2 => (0u8..5, p(), d(), 0..CORRUPT.len()).prop_map(|(k, p, d, v)| Op::CacheCorrupt(k, p, d, v)),
     ]
 }
 
@@ -298,7 +313,7 @@ fn scenario(ops: &[Op]) -> Scenario {
                 cache = true;
                 (json!({"op": "cache_clear"}), Ok(json!({})))
             }
-            Op::CacheCorrupt(k, p, d) => {
+            Op::CacheCorrupt(k, p, d, v) => {
                 cache = true;
                 let (p, d) = (PROJECTS[*p], DEPLOYMENTS[*d]);
                 let key = match k {
@@ -308,7 +323,16 @@ fn scenario(ops: &[Op]) -> Scenario {
                     3 => format!("deployment:{d}:project"),
                     _ => format!("deployment:{d}:info"),
                 };
-                (json!({"op": "cache_set", "key": key, "value": "{not json #", "ttl": 600}), Ok(json!({})))
+                // A plain id value (pointers, ownership) that is a well-formed
+                // id ("null") parses: semantics.md promises a fallback to the
+                // store only for values that do not parse, so such a value
+                // is not sent to an id key (a dangling pointer is trusted,
+                // as the seed's middleware trusts it).
+                let value = match CORRUPT[*v] {
+                    v if (1..=3).contains(k) && model::valid_id(v) => CORRUPT[0],
+                    v => v,
+                };
+                (json!({"op": "cache_set", "key": key, "value": value, "ttl": 600}), Ok(json!({})))
             }
         };
         steps.push(with_expect(step, outcome));
