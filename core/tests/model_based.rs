@@ -13,9 +13,11 @@
 //! Bounded for CI (well under a minute in a debug build). Longer runs:
 //!
 //! ```text
-//! LUPA_MODEL_CASES=5000 LUPA_MODEL_PG_CASES=500 LUPA_MODEL_OPS=80 \
+//! LUPA_MODEL_CASES=10000 LUPA_MODEL_PG_CASES=300 LUPA_MODEL_OPS=80 \
 //!     cargo test -p lupa-core --test model_based -- --nocapture
 //! ```
+//!
+//! (`LUPA_MODEL_LOCAL=0` as well: the same without the in-process tier.)
 
 mod model;
 mod support;
@@ -361,7 +363,9 @@ fn env_usize(name: &str, default: usize) -> usize {
 /// written as a regression vector, and fails the test.
 fn check(rt: &tokio::runtime::Runtime, store: &str, cache: &str, cases: usize, max_ops: usize) -> Option<String> {
     let mut backend = ConfigBackend::new(store, cache);
-    backend.config.local_cache = true;
+    // The in-process tier is on, as in production; LUPA_MODEL_LOCAL=0 turns
+    // it off for a hand run that sends every question to the shared cache.
+    backend.config.local_cache = std::env::var("LUPA_MODEL_LOCAL").map_or(true, |v| v != "0");
     let label = format!("{}+{}", store.split(':').next().unwrap_or(store), cache.split(':').next().unwrap_or(cache));
     // A PostgreSQL case costs a schema; shrinking there is kept shorter.
     let max_shrink_iters = if store.starts_with("postgres") { 400 } else { 2000 };
