@@ -1,6 +1,11 @@
 //! The conformance runner: runs the JSON vectors of `tests/conformance` (the
 //! semantics as data) against any store and cache, through the public API.
 //!
+//! Besides the shared table of ops it knows `delete_project` (`project`) and
+//! `history` (`project`; expect `entries`: every entry, newest first, as
+//! `{seq, deployment, from, to}`), which the model-based test's regression
+//! vectors use.
+//!
 //! ```no_run
 //! # async fn demo() {
 //! use lupa_core::conformance::{ConfigBackend, load_dirs, run};
@@ -399,6 +404,36 @@ async fn run_step(lupa: &Lupa, step: &Value) -> Result<(), String> {
             args.finish()?;
             let r = parse_api_key(&key);
             (r.map(|i| json!({ "key_type": i.key_type, "environment": i.environment })), &["key_type", "environment"])
+        }
+        // Two ops beyond the shared table, for the regression vectors the
+        // model-based test writes (tests/regressions): every operation it
+        // generates must be expressible as a step.
+        "delete_project" => {
+            let project = args.str("project")?;
+            args.finish()?;
+            (lupa.delete_project(&project).await.map(|_| json!({})), &[])
+        }
+        "history" => {
+            let project = args.str("project")?;
+            args.finish()?;
+            let r =
+                async {
+                    let mut entries = Vec::new();
+                    let mut cursor = None;
+                    loop {
+                        let page = lupa.history(&project, None, cursor.as_deref()).await?;
+                        entries.extend(page.items.into_iter().map(
+                            |e| json!({ "seq": e.seq, "deployment": e.deployment_id, "from": e.from, "to": e.to }),
+                        ));
+                        match page.next_cursor {
+                            Some(c) => cursor = Some(c),
+                            None => break,
+                        }
+                    }
+                    Ok(json!({ "entries": entries }))
+                }
+                .await;
+            (r, &["entries"])
         }
         "get_deployment" => {
             let id = args.str("deployment")?;

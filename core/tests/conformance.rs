@@ -1,5 +1,6 @@
-//! Every vector file (tests/conformance/vectors, plus LUPA_CONFORMANCE_DIR
-//! when set) on every backend pair: memory+memory, sqlite+memory,
+//! Every vector file (tests/conformance/vectors, the shrunk failures of the
+//! model-based test in tests/regressions, plus LUPA_CONFORMANCE_DIR when
+//! set) on every backend pair: memory+memory, sqlite+memory,
 //! sqlite+none, postgres+redis, postgres+none. One line per pair; any failed
 //! scenario fails the run. A plain program rather than libtest, so the lines
 //! always show.
@@ -19,7 +20,16 @@ async fn run_pair(files: &[lupa_core::conformance::VectorFile], store: &str, cac
 
 #[tokio::main]
 async fn main() {
-    let files = match load_dirs(&[support::vectors_dir()]) {
+    let mut dirs = vec![support::vectors_dir()];
+    // Regression vectors are kept only once a failure was found; an absent or
+    // empty directory is no error (load_dirs refuses those).
+    let regressions = support::regressions_dir();
+    let has_regressions = std::fs::read_dir(&regressions)
+        .is_ok_and(|d| d.filter_map(Result::ok).any(|e| e.path().extension().is_some_and(|x| x == "json")));
+    if has_regressions {
+        dirs.push(regressions);
+    }
+    let files = match load_dirs(&dirs) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("conformance: {e}");

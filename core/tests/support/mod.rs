@@ -57,6 +57,11 @@ pub fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/vectors")
 }
 
+/// Shrunk failures of the model-based test, as vector files.
+pub fn regressions_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/regressions")
+}
+
 /// A name no other test run uses: for schemas, prefixes and files.
 pub fn unique(tag: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
