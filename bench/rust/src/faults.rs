@@ -8,7 +8,9 @@
 //! its own `Lupa` handle through the proxies, the in-process tier on. Each
 //! child resolves every project (live and test keys) from two tasks and
 //! promotes the projects it owns (child `i` owns the projects `k` with
-//! `k % 2 == i`) every `--promote-ms`, alternating `{p}_a` and `{p}_b`. The
+//! `k % 2 == i`) about every `--promote-ms` (uniform in half to one and a
+//! half times it) to one of `{p}_a`, `{p}_b`, `{p}_c` other than the last
+//! target, at random, so a stale answer rarely equals the current one. The
 //! harness cuts the proxies on its schedule; the children never restart.
 //! Each child writes one line per call (start and end in Unix microseconds,
 //! the answer or error code, the tier that answered); the harness reads
@@ -201,8 +203,8 @@ impl Drop for PrivateRedis {
 
 // ---------------------------------------------------------------- records
 
-/// The answer of one call: a deployment (0 = `{p}_a`, 1 = `{p}_b`) or an
-/// error code.
+/// The answer of one call: a deployment (0 = `{p}_a`, 1 = `{p}_b`, 2 =
+/// `{p}_c`) or an error code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Answer {
     Deployment(u8),
@@ -245,8 +247,17 @@ pub(crate) struct Window {
     pub restore: i64,
 }
 
+/// The deployments of each project, oldest first: `{p}_a`, `{p}_b`, `{p}_c`.
+const DEPLOYMENTS: [&str; 3] = ["a", "b", "c"];
+
 fn deployment_name(project: usize, which: u8) -> String {
-    format!("{}_{}", project_name(project), if which == 0 { "a" } else { "b" })
+    format!("{}_{}", project_name(project), DEPLOYMENTS[usize::from(which)])
+}
+
+/// What a test key resolves while `production` is production: the newest
+/// ready staging deployment.
+fn staging_of(production: u8) -> u8 {
+    if production == 2 { 1 } else { 2 }
 }
 
 fn project_name(k: usize) -> String {
@@ -257,6 +268,7 @@ fn parse_answer(s: &str) -> Answer {
     match s {
         "a" => Answer::Deployment(0),
         "b" => Answer::Deployment(1),
+        "c" => Answer::Deployment(2),
         other => Answer::Error(other.trim_start_matches("E:").to_string()),
     }
 }
@@ -279,7 +291,7 @@ fn parse_lines(text: &str, resolves: &mut Vec<ResolveRec>, promotes: &mut Vec<Pr
                 start: f[2].parse()?,
                 end: f[3].parse()?,
                 project: f[4].parse()?,
-                target: if f[5] == "a" { 0 } else { 1 },
+                target: DEPLOYMENTS.iter().position(|d| *d == f[5]).ok_or("a target")? as u8,
                 outcome: match f[6] {
                     "ok" => Outcome::Ok,
                     "pending" => Outcome::Pending,
@@ -381,7 +393,7 @@ pub(crate) fn check(rule: &Rule, resolves: &[ResolveRec], promotes: &[PromoteRec
             Answer::Deployment(d) => {
                 let production = allowed_production(rule, r, history, &redis_windows);
                 let allowed: Vec<u8> =
-                    if r.test { production.iter().map(|x| 1 - x).collect() } else { production.clone() };
+                    if r.test { production.iter().map(|x| staging_of(*x)).collect() } else { production.clone() };
                 if !allowed.contains(d) {
                     wrong.push(Wrong {
                         resolve: r.clone(),
@@ -395,19 +407,24 @@ pub(crate) fn check(rule: &Rule, resolves: &[ResolveRec], promotes: &[PromoteRec
     wrong
 }
 
-/// How long after the latest successful promotion that ended before it a
-/// resolve still answered the production before it (0 when the answer was
-/// the latest), and whether that promotion was disturbed by a Redis fault.
+/// How long a live resolve's answer had been replaced when it was given
+/// (none when it was current, or when a promotion was in flight), and
+/// whether the replacing promotion was disturbed by a Redis fault: the
+/// answer stopped being production at the end of the first promotion after
+/// the last one that made it production.
 fn observed_lag(rule: &Rule, r: &ResolveRec, history: &[PromoteRec], redis_windows: &[&Window]) -> Option<(i64, bool)> {
     let Answer::Deployment(d) = r.answer else { return None };
-    let production = if r.test { 1 - d } else { d };
-    let k = history.iter().rposition(|p| matches!(p.outcome, Outcome::Ok | Outcome::Pending) && p.end <= r.start)?;
-    let p = &history[k];
-    if production == p.target || history[k + 1..].iter().any(|q| q.start <= r.end) {
+    if r.test {
         return None;
     }
-    let disturbed = rule.disturbance(p, redis_windows).is_some();
-    Some((r.start - p.end, disturbed))
+    let done = |p: &PromoteRec| matches!(p.outcome, Outcome::Ok | Outcome::Pending);
+    let k = history.iter().rposition(|p| done(p) && p.end <= r.start)?;
+    if d == history[k].target || history[k + 1..].iter().any(|q| q.start <= r.end) {
+        return None;
+    }
+    let since = history[..=k].iter().rposition(|p| p.target == d).map_or(0, |j| j + 1);
+    let replaced = history[since..=k].iter().find(|p| done(p) && p.target != d)?;
+    Some((r.start - replaced.end, rule.disturbance(replaced, redis_windows).is_some()))
 }
 
 // ---------------------------------------------------------------- child
@@ -421,13 +438,9 @@ fn answer_text(project: usize, r: &lupa_core::Result<lupa_core::Resolution>) -> 
     match r {
         Ok(res) => {
             let d = res.deployment.as_ref().map(|d| d.as_str().to_string()).unwrap_or_default();
-            let which = if d == deployment_name(project, 0) {
-                "a".to_string()
-            } else if d == deployment_name(project, 1) {
-                "b".to_string()
-            } else {
-                format!("E:UNEXPECTED_{d}")
-            };
+            let which = (0..3u8)
+                .find(|w| d == deployment_name(project, *w))
+                .map_or_else(|| format!("E:UNEXPECTED_{d}"), |w| DEPLOYMENTS[usize::from(w)].to_string());
             let source = match res.source {
                 Source::Local => "local",
                 Source::Cache => "cache",
@@ -508,17 +521,26 @@ pub(crate) async fn faults_child(args: Args) -> Result<(), Failure> {
         let lupa = lupa.clone();
         tokio::spawn(async move {
             let mine: Vec<usize> = (0..projects).filter(|k| k % 2 == usize::from(me)).collect();
-            let mut next_target = vec![1u8; projects];
+            // The last target asked for, per project (the seed's is `_a`).
+            let mut current = vec![0u8; projects];
             let mut out = Vec::new();
             let mut i = 0usize;
-            let mut tick = tokio::time::interval(promote_every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Irregular intervals and targets, so that an answer held too
+            // long rarely equals the current one by chance.
+            let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (u64::from(me) << 32) ^ now_us() as u64;
+            let mut next = move || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng
+            };
+            let every = promote_every.as_micros() as u64;
             while now_us() < stop && !mine.is_empty() {
-                tick.tick().await;
+                tokio::time::sleep(Duration::from_micros(every / 2 + next() % every.max(1))).await;
                 let k = mine[i % mine.len()];
                 i += 1;
-                let target = next_target[k];
-                next_target[k] = 1 - target;
+                let target = ((u64::from(current[k]) + 1 + next() % 2) % 3) as u8;
+                current[k] = target;
                 let start = now_us();
                 let r = lupa.promote(&project_name(k), &deployment_name(k, target)).await;
                 let end = now_us();
@@ -527,7 +549,7 @@ pub(crate) async fn faults_child(args: Args) -> Result<(), Failure> {
                     Ok(_) => "ok".to_string(),
                     Err(e) => format!("E:{}", e.code().as_str()),
                 };
-                let t = if target == 0 { "a" } else { "b" };
+                let t = DEPLOYMENTS[usize::from(target)];
                 out.push(format!("P {me} {start} {end} {k} {t} {outcome}"));
             }
             out
@@ -596,7 +618,7 @@ pub(crate) async fn faults(args: Args) -> Result<(), Failure> {
     let store_via = replace_port(&database, pg_proxy.port)?;
     let cache_via = format!("redis://127.0.0.1:{}", redis_proxy.port);
 
-    // Seed directly (not through the proxies): {p}_a production, {p}_b ready staging.
+    // Seed directly (not through the proxies): {p}_a production, {p}_b and {p}_c ready staging.
     let mut config = Config::new(database.clone(), redis_url.clone());
     config.schema = schema.clone();
     config.key_prefix = prefix.clone();
@@ -604,7 +626,7 @@ pub(crate) async fn faults(args: Args) -> Result<(), Failure> {
     for k in 0..projects {
         let p = project_name(k);
         seeder.create_project(NewProject { id: Some(p.clone()), org_id: "org_faults".into(), name: p.clone() }).await?;
-        for (which, minute) in [(0u8, 1), (1u8, 2)] {
+        for (which, minute) in [(0u8, 1), (1u8, 2), (2u8, 3)] {
             let d = deployment_name(k, which);
             seeder
                 .create_deployment(CreateDeployment {
@@ -768,16 +790,31 @@ fn report(
         h.sort_by_key(|p| p.start);
     }
     let (mut lag_quiet, mut lag_disturbed, mut late_quiet, mut late_disturbed) = (0i64, 0i64, 0usize, 0usize);
-    // Per window: the start of the last old answer (after a disturbed
-    // change) near it, from its restore: when answers were all fresh again.
+    // Per Redis window: the start of the last old answer near it that only
+    // the outage allowance permits (older than the channel's lag), from its
+    // restore: when answers were all fresh again.
     let mut stale_until: Vec<Option<i64>> = vec![None; windows.len()];
+    // And the oldest such answer: how long after the change it missed, that
+    // change's end from the restore, the process and the tier that answered.
+    let mut stale_detail: Vec<serde_json::Value> = vec![serde_json::Value::Null; windows.len()];
     for r in resolves {
         let history = by_project.get(&r.project).map_or(&[][..], |h| &h[..]);
         if let Some((lag, disturbed)) = observed_lag(&rule, r, history, &redis_windows) {
             for (i, w) in windows.iter().enumerate() {
+                // Only the old answers the channel's delay alone would not allow.
                 let near = r.start >= w.cut && r.start <= w.restore + rule.bound_us + 2 * rule.slack_us;
-                if disturbed && near && w.what == "redis" {
-                    stale_until[i] = Some(stale_until[i].unwrap_or(i64::MIN).max(r.start - w.restore));
+                if disturbed && near && lag > rule.lag_us && w.what == "redis" {
+                    if stale_until[i].is_none_or(|u| r.start - w.restore > u) {
+                        stale_until[i] = Some(r.start - w.restore);
+                    }
+                    if stale_detail[i]["lag_ms"].as_f64().is_none_or(|l| l < lag as f64 / 1000.0) {
+                        stale_detail[i] = json!({
+                            "lag_ms": lag as f64 / 1000.0,
+                            "change_end_from_restore_ms": (r.start - lag - w.restore) as f64 / 1000.0,
+                            "process": r.process,
+                            "source": r.source,
+                        });
+                    }
                 }
             }
             if disturbed {
@@ -858,6 +895,7 @@ fn report(
             "recover_first_cache_answer_ms": first_cache.map(|u| u as f64 / 1000.0),
             "recover_first_fresh_promotion_ms": first_promote.map(|u| u as f64 / 1000.0),
             "last_old_answer_from_restore_ms": stale_until[i].map(|u| u as f64 / 1000.0),
+            "oldest_old_answer": stale_detail[i],
         }));
     }
     let (rn, rp50, rp99) = p99(outside_r);
@@ -991,9 +1029,13 @@ mod tests {
         assert_eq!(check(&RULE, &[resolve(1, 1_210_000, false, 0)], &p, &[]).len(), 1);
         // The promoting process itself: never stale, even 1 µs after.
         assert_eq!(check(&RULE, &[resolve(0, 1_010_001, false, 0)], &p, &[]).len(), 1);
-        // A test key sees the demoted one as staging.
-        assert!(check(&RULE, &[resolve(1, 1_210_000, true, 0)], &p, &[]).is_empty());
+        // A test key: staging is the newest non-production, `_c` with `_b` in production.
+        assert!(check(&RULE, &[resolve(1, 1_210_000, true, 2)], &p, &[]).is_empty());
         assert_eq!(check(&RULE, &[resolve(1, 1_210_000, true, 1)], &p, &[]).len(), 1);
+        // Production `_c`: staging is `_b`.
+        let p = [promote(0, 1_000_000, 1_010_000, 2, Outcome::Ok)];
+        assert!(check(&RULE, &[resolve(1, 1_210_000, true, 1)], &p, &[]).is_empty());
+        assert_eq!(check(&RULE, &[resolve(1, 1_210_000, true, 2)], &p, &[]).len(), 1);
     }
 
     #[test]
