@@ -6,7 +6,9 @@
 //! port, a TCP proxy in front of it and one in front of PostgreSQL, seeds
 //! its own schema, and starts two child processes (`faults-child`), each with
 //! its own `Lupa` handle through the proxies, the in-process tier on. Each
-//! child resolves every project (live and test keys) from two tasks and
+//! child resolves every project (live and test keys, one task each, 1 ms
+//! apart), reads every project through a second handle without cache or
+//! in-process tier (one task each, 5 ms apart), and
 //! promotes the projects it owns (child `i` owns the projects `k` with
 //! `k % 2 == i`) about every `--promote-ms` (uniform in half to one and a
 //! half times it) to one of `{p}_a`, `{p}_b`, `{p}_c` other than the last
@@ -36,6 +38,10 @@
 //! - otherwise `D_k = e_k` when `X` is the promoting process (its own tier
 //!   is never stale) and `e_k + lag` for the other process (the channel's
 //!   delay).
+//!
+//! A database reader (each child's second handle, no cache and no
+//! in-process tier) gets no allowance at all: `D_k = e_k` whatever Redis
+//! does, since what a returned change committed is in the database.
 //!
 //! A live resolve by `X` that started at `t_s` and ended at `t_e` may answer
 //! only the target of `P_m`, where `m` is the greatest successful `k` with
@@ -221,6 +227,9 @@ pub(crate) struct ResolveRec {
     pub test: bool,
     pub answer: Answer,
     pub source: String,
+    /// Made through the process's second handle, which has no cache and no
+    /// in-process tier: a database reader.
+    pub db: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,7 +286,7 @@ fn parse_lines(text: &str, resolves: &mut Vec<ResolveRec>, promotes: &mut Vec<Pr
     for line in text.lines() {
         let f: Vec<&str> = line.split(' ').collect();
         match f.first().copied() {
-            Some("R") if f.len() == 8 => resolves.push(ResolveRec {
+            Some("R") if f.len() == 9 => resolves.push(ResolveRec {
                 process: f[1].parse()?,
                 start: f[2].parse()?,
                 end: f[3].parse()?,
@@ -285,6 +294,7 @@ fn parse_lines(text: &str, resolves: &mut Vec<ResolveRec>, promotes: &mut Vec<Pr
                 test: f[5] == "test",
                 answer: parse_answer(f[6]),
                 source: f[7].to_string(),
+                db: f[8] == "db",
             }),
             Some("P") if f.len() == 7 => promotes.push(PromoteRec {
                 process: f[1].parse()?,
@@ -340,7 +350,10 @@ impl Rule {
     }
 
     /// `D_k(X)` of the module comment, for a successful promotion.
-    fn deadline(&self, p: &PromoteRec, reader: u8, redis_windows: &[&Window]) -> i64 {
+    fn deadline(&self, p: &PromoteRec, reader: u8, db: bool, redis_windows: &[&Window]) -> i64 {
+        if db {
+            return p.end;
+        }
         match self.disturbance(p, redis_windows) {
             Some(restore) => p.end.max(restore) + self.bound_us + self.slack_us,
             None if reader == p.process => p.end,
@@ -354,7 +367,8 @@ impl Rule {
 fn allowed_production(rule: &Rule, r: &ResolveRec, history: &[PromoteRec], redis_windows: &[&Window]) -> Vec<u8> {
     let mut m: Option<usize> = None;
     for (k, p) in history.iter().enumerate() {
-        if matches!(p.outcome, Outcome::Ok | Outcome::Pending) && rule.deadline(p, r.process, redis_windows) <= r.start
+        if matches!(p.outcome, Outcome::Ok | Outcome::Pending)
+            && rule.deadline(p, r.process, r.db, redis_windows) <= r.start
         {
             m = Some(k);
         }
@@ -468,7 +482,13 @@ pub(crate) async fn faults_child(args: Args) -> Result<(), Failure> {
     config.store_timeout = Duration::from_millis(args.number("store-timeout-ms", 1000)? as u64);
     config.local_bound = Duration::from_millis(args.number("local-bound-ms", 1000)? as u64);
     config.local_cache = true;
+    // The database reader: the same store, no cache, no in-process tier.
+    let mut direct = config.clone();
+    direct.cache = "none".into();
+    direct.local_cache = false;
+    direct.pool_size = 2;
     let lupa = Lupa::open(config).await?;
+    let db = Lupa::open(direct).await?;
     for k in 0..projects {
         for test in [false, true] {
             lupa.resolve(&request(&project_name(k), test)).await?;
@@ -482,41 +502,56 @@ pub(crate) async fn faults_child(args: Args) -> Result<(), Failure> {
     while now_us() < t0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    // One task per project and key, so that a resolve waiting for the
+    // store holds up no other project's.
     let mut tasks = Vec::new();
-    for _ in 0..2 {
+    for (k, test) in (0..projects).flat_map(|k| [(k, false), (k, true)]) {
         let lupa = lupa.clone();
         tasks.push(tokio::spawn(async move {
-            let mut out = Vec::with_capacity(1 << 18);
-            let mut held: Vec<Option<(i64, String)>> = vec![None; projects * 2];
+            let mut out = Vec::with_capacity(1 << 16);
+            let mut held: Option<(i64, String)> = None;
+            let name = project_name(k);
+            let req = request(&name, test);
+            let env = if test { "test" } else { "live" };
             while now_us() < stop {
-                for k in 0..projects {
-                    for test in [false, true] {
-                        let name = project_name(k);
-                        let req = request(&name, test);
-                        let start = now_us();
-                        let r = lupa.resolve(&req).await;
-                        let end = now_us();
-                        let (mut which, source) = answer_text(k, &r);
-                        let mut source = source.to_string();
-                        if hack_stale_us > 0 {
-                            let slot = &mut held[k * 2 + usize::from(test)];
-                            match slot {
-                                Some((at, old)) if start - *at < hack_stale_us => {
-                                    which = old.clone();
-                                    source = "hack".into();
-                                }
-                                _ => *slot = Some((start, which.clone())),
-                            }
+                let start = now_us();
+                let r = lupa.resolve(&req).await;
+                let end = now_us();
+                let (mut which, source) = answer_text(k, &r);
+                let mut source = source.to_string();
+                if hack_stale_us > 0 {
+                    match &held {
+                        Some((at, old)) if start - *at < hack_stale_us => {
+                            which = old.clone();
+                            source = "hack".into();
                         }
-                        let env = if test { "test" } else { "live" };
-                        out.push(format!("R {me} {start} {end} {k} {env} {which} {source}"));
+                        _ => held = Some((start, which.clone())),
                     }
                 }
+                out.push(format!("R {me} {start} {end} {k} {env} {which} {source} tiered"));
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             out
         }));
     }
+    let db_readers: Vec<_> = (0..projects)
+        .map(|k| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut out = Vec::new();
+                let req = request(&project_name(k), false);
+                while now_us() < stop {
+                    let start = now_us();
+                    let r = db.resolve(&req).await;
+                    let end = now_us();
+                    let (which, source) = answer_text(k, &r);
+                    out.push(format!("R {me} {start} {end} {k} live {which} {source} db"));
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                out
+            })
+        })
+        .collect();
     let promoter = {
         let lupa = lupa.clone();
         tokio::spawn(async move {
@@ -561,11 +596,17 @@ pub(crate) async fn faults_child(args: Args) -> Result<(), Failure> {
             writeln!(file, "{line}")?;
         }
     }
+    for t in db_readers {
+        for line in t.await? {
+            writeln!(file, "{line}")?;
+        }
+    }
     for line in promoter.await? {
         writeln!(file, "{line}")?;
     }
     file.flush()?;
     lupa.close().await;
+    db.close().await;
     println!("DONE");
     Ok(())
 }
@@ -790,6 +831,7 @@ fn report(
         h.sort_by_key(|p| p.start);
     }
     let (mut lag_quiet, mut lag_disturbed, mut late_quiet, mut late_disturbed) = (0i64, 0i64, 0usize, 0usize);
+    let (mut lag_db, mut late_db) = (0i64, 0usize);
     // Per Redis window: the start of the last old answer near it that only
     // the outage allowance permits (older than the channel's lag), from its
     // restore: when answers were all fresh again.
@@ -800,6 +842,11 @@ fn report(
     for r in resolves {
         let history = by_project.get(&r.project).map_or(&[][..], |h| &h[..]);
         if let Some((lag, disturbed)) = observed_lag(&rule, r, history, &redis_windows) {
+            if r.db {
+                lag_db = lag_db.max(lag);
+                late_db += 1;
+                continue;
+            }
             for (i, w) in windows.iter().enumerate() {
                 // Only the old answers the channel's delay alone would not allow.
                 let near = r.start >= w.cut && r.start <= w.restore + rule.bound_us + 2 * rule.slack_us;
@@ -837,8 +884,9 @@ fn report(
         "wrong_answers": wrong.len(),
         "crashes": crashes,
         "rule": {"channel_lag_ms": rule.lag_us / 1000, "bound_ms": rule.bound_us / 1000, "slack_ms": rule.slack_us / 1000},
-        "max_old_answer_after_change_us": {"redis_up": lag_quiet, "around_redis_faults": lag_disturbed},
-        "old_answers_after_change": {"redis_up": late_quiet, "around_redis_faults": late_disturbed},
+        "database_reader_resolves": resolves.iter().filter(|r| r.db).count(),
+        "max_old_answer_after_change_us": {"redis_up": lag_quiet, "around_redis_faults": lag_disturbed, "database_reader": lag_db},
+        "old_answers_after_change": {"redis_up": late_quiet, "around_redis_faults": late_disturbed, "database_reader": late_db},
     });
     lines.push(summary);
 
@@ -1017,6 +1065,7 @@ mod tests {
             test,
             answer: Answer::Deployment(d),
             source: "local".into(),
+            db: false,
         }
     }
 
@@ -1053,6 +1102,17 @@ mod tests {
         assert!(check(&RULE, &[resolve(1, 3_000_000, false, 1)], &p, &[]).is_empty());
         let p = [promote(0, 1_000_000, 1_500_000, 1, Outcome::Ok)];
         assert!(check(&RULE, &[resolve(0, 1_200_000, false, 0)], &p, &[]).is_empty());
+    }
+
+    #[test]
+    fn a_database_reader_gets_no_allowance_even_in_an_outage() {
+        let w = [Window { what: "redis".into(), cut: 1_000_000, restore: 5_000_000 }];
+        let p = [promote(0, 2_000_000, 2_100_000, 1, Outcome::Pending)];
+        let mut r = resolve(1, 2_100_001, false, 0);
+        r.db = true;
+        assert_eq!(check(&RULE, &[r.clone()], &p, &w).len(), 1);
+        r.answer = Answer::Deployment(1);
+        assert!(check(&RULE, &[r], &p, &w).is_empty());
     }
 
     #[test]
