@@ -47,10 +47,11 @@
 //! only the target of `P_m`, where `m` is the greatest successful `k` with
 //! `D_k(X) <= t_s` (0 when none), or the target of any later `P_j` (any
 //! outcome) that started before `t_e` (it may have committed while the
-//! resolve ran). A test-key resolve must answer the other deployment of one
-//! of those. An error is allowed only as `STORAGE_UNAVAILABLE`; any other
-//! code (say `NO_PRODUCTION_DEPLOYMENT`: the project always has one) is a
-//! wrong answer too.
+//! resolve ran). A test-key resolve must answer the staging deployment one
+//! of those leaves (the newest ready one not in production). An error is
+//! allowed only as `STORAGE_UNAVAILABLE`; any other code (say
+//! `NO_PRODUCTION_DEPLOYMENT`: the project always has one) is a wrong
+//! answer too.
 //!
 //! `lag` is `--channel-lag-ms` (default 100: the channel's delay is
 //! milliseconds, this leaves room for a loaded two-core machine), `bound`
