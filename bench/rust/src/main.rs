@@ -6,6 +6,7 @@
 //! lupa-bench warm-loop --ops N          # for callgrind: N warm in-process resolves
 //! lupa-bench memory --projects N        # resident bytes per in-process entry
 //! lupa-bench staleness --store URL --cache URL --schema S [--rounds N] [--child-cache URL]
+//! lupa-bench faults [--seconds 32] [--database URL] [--out bench/reliability.jsonl]   # see faults.rs
 //! ```
 //!
 //! `run` prints one JSON line: {"impl","case","ops","ops_per_s","p50_us","p99_us"}.
@@ -23,6 +24,8 @@ use lupa_core::{
     ProjectId, ResolveRequest,
 };
 use serde_json::json;
+
+mod faults;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
@@ -53,7 +56,7 @@ impl Args {
 fn main() -> Result<(), Failure> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = argv.split_first() else {
-        return Err("usage: lupa-bench seed|run|warm-loop|memory|staleness|staleness-child [--flag value]...".into());
+        return Err("usage: lupa-bench seed|run|warm-loop|memory|staleness|staleness-child|faults|faults-child [--flag value]...".into());
     };
     let args = Args::parse(rest)?;
     match command.as_str() {
@@ -67,6 +70,8 @@ fn main() -> Result<(), Failure> {
                 "memory" => rt.block_on(memory(args)),
                 "staleness" => rt.block_on(staleness(args)),
                 "staleness-child" => rt.block_on(staleness_child(args)),
+                "faults" => rt.block_on(faults::faults(args)),
+                "faults-child" => rt.block_on(faults::faults_child(args)),
                 _ => Err(format!("unknown command {other}").into()),
             }
         }
