@@ -39,11 +39,9 @@ fuzz_target!(|data: &[u8]| {
     let requires = data.first().is_some_and(|b| b & 1 == 1);
     match ResolveRequest::from_headers(project, authorization, deployment, requires) {
         Ok(request) => {
-            let key = lupa_core::api_key_from_authorization(authorization).expect("the key was taken");
-            let shown = format!("{:?}", request.caller);
-            if key.len() >= 8 {
-                assert!(!shown.contains(key), "Debug shows the API key: {shown}");
-            }
+            assert!(lupa_core::api_key_from_authorization(authorization).is_ok());
+            // The key, whatever it holds, shows as *** only.
+            assert_eq!(format!("{:?}", request.caller), "ApiKey(***)");
             assert_eq!(request.project, project);
         }
         Err(e) => assert_eq!(e.code(), ErrorCode::InvalidApiKey),
