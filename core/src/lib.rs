@@ -37,6 +37,9 @@ mod channel;
 mod config;
 pub mod conformance;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod ids;
 mod lifecycle;
 mod local;

@@ -186,7 +186,9 @@ pub fn project_from_host(host: &str, root_domain: &str) -> Result<ProjectId> {
     if root.is_empty() || host.len() <= root.len() + 1 {
         return Err(no_subdomain());
     }
-    let (label, suffix) = host.split_at(host.len() - root.len());
+    // The split falls inside a character when the host is not ASCII where
+    // the root would start: then it does not end with the root.
+    let (label, suffix) = host.split_at_checked(host.len() - root.len()).ok_or_else(no_subdomain)?;
     if !suffix.eq_ignore_ascii_case(root) {
         return Err(no_subdomain());
     }
