@@ -60,18 +60,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lupa_core::{Caller, Config, CreateDeployment, Environment, FinalStatus, KeyEnvironment, Lupa, NewProject};
 use lupa_core::{ResolveRequest, Source};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream as TokioStream};
-use tokio::sync::watch;
 
 use crate::{Args, Failure, unix_micros};
 
@@ -81,132 +75,10 @@ fn now_us() -> i64 {
 
 // ---------------------------------------------------------------- proxies
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-enum Mode {
-    Pass = 0,
-    /// Accept and never answer: the peer waits for its own timeout.
-    Blackhole = 1,
-    /// Accept and close at once: the peer sees a reset connection.
-    Refuse = 2,
-}
-
-/// A TCP proxy the harness cuts (the same as `core/tests/support`'s).
-struct Proxy {
-    port: u16,
-    mode: Arc<AtomicU8>,
-    cut: watch::Sender<u64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Result<Proxy, Failure> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let port = listener.local_addr()?.port();
-        let mode = Arc::new(AtomicU8::new(Mode::Pass as u8));
-        let (cut, _) = watch::channel(0u64);
-        let task = {
-            let mode = mode.clone();
-            let cut = cut.clone();
-            tokio::spawn(async move {
-                loop {
-                    let Ok((client, _)) = listener.accept().await else { continue };
-                    let mut cut_rx = cut.subscribe();
-                    let current = mode.load(Ordering::Acquire);
-                    let upstream = upstream.clone();
-                    tokio::spawn(async move {
-                        if current == Mode::Refuse as u8 {
-                            drop(client);
-                            return;
-                        }
-                        if current == Mode::Blackhole as u8 {
-                            let _ = cut_rx.changed().await;
-                            drop(client);
-                            return;
-                        }
-                        let Ok(server) = TokioStream::connect(&upstream).await else { return };
-                        let (mut c, mut s) = (client, server);
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut c, &mut s) => {}
-                            _ = cut_rx.changed() => {}
-                        }
-                    });
-                }
-            })
-        };
-        Ok(Proxy { port, mode, cut, task })
-    }
-
-    /// Drops every open connection and treats new ones as `mode` says.
-    fn set(&self, mode: Mode) {
-        self.mode.store(mode as u8, Ordering::Release);
-        self.cut.send_modify(|n| *n += 1);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-        self.cut.send_modify(|n| *n += 1);
-    }
-}
-
-/// `url` with its host and port replaced by 127.0.0.1:`port`.
-fn replace_port(url: &str, port: u16) -> Result<String, Failure> {
-    let (scheme, rest) = url.split_once("://").ok_or("a URL with a scheme")?;
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let userinfo = authority.rsplit_once('@').map(|(u, _)| format!("{u}@")).unwrap_or_default();
-    Ok(format!("{scheme}://{userinfo}127.0.0.1:{port}{path}"))
-}
-
-fn host_port(url: &str, default_port: u16) -> String {
-    let rest = url.split("://").nth(1).unwrap_or(url);
-    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let hp = authority.rsplit('@').next().unwrap_or(authority);
-    if hp.contains(':') { hp.to_string() } else { format!("{hp}:{default_port}") }
-}
-
-/// A private redis-server on a free port, killed when dropped.
-struct PrivateRedis {
-    port: u16,
-    child: std::process::Child,
-    dir: PathBuf,
-}
-
-impl PrivateRedis {
-    fn start() -> Result<PrivateRedis, Failure> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let dir = std::env::temp_dir().join(format!("lupa_faults_redis_{}_{port}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| format!("redis-server on PATH: {e}"))?;
-        let redis = PrivateRedis { port, child, dir };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if started.elapsed() > Duration::from_secs(10) {
-                return Err("the private redis-server did not start".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(redis)
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+// A TCP proxy the harness cuts and a private redis-server: the same ones
+// the core's fault tests use.
+use lupa_test_support::proxy::{Mode, Proxy};
+use lupa_test_support::{PrivateRedis, host_port, replace_port};
 
 // ---------------------------------------------------------------- records
 
@@ -653,11 +525,11 @@ pub(crate) async fn faults(args: Args) -> Result<(), Failure> {
     let schema = format!("lupa_faults_{}", std::process::id());
     let prefix = format!("{schema}:");
 
-    let redis = PrivateRedis::start()?;
+    let redis = PrivateRedis::start();
     let redis_url = format!("redis://127.0.0.1:{}", redis.port);
-    let redis_proxy = Proxy::start(format!("127.0.0.1:{}", redis.port)).await?;
-    let pg_proxy = Proxy::start(host_port(&database, 5432)).await?;
-    let store_via = replace_port(&database, pg_proxy.port)?;
+    let redis_proxy = Proxy::start(format!("127.0.0.1:{}", redis.port)).await;
+    let pg_proxy = Proxy::start(host_port(&database, 5432)).await;
+    let store_via = replace_port(&database, pg_proxy.port);
     let cache_via = format!("redis://127.0.0.1:{}", redis_proxy.port);
 
     // Seed directly (not through the proxies): {p}_a production, {p}_b and {p}_c ready staging.

@@ -3,60 +3,12 @@
 //! and running the built `lupa` binary.
 #![allow(dead_code)]
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 
-pub fn database_url() -> String {
-    std::env::var("LUPA_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-pub fn redis_url() -> String {
-    std::env::var("LUPA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// `host:port` of a URL.
-pub fn host_port(url: &str, default_port: u16) -> String {
-    let rest = url.split("://").nth(1).unwrap_or(url);
-    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    let hp = authority.rsplit('@').next().unwrap_or(authority);
-    if hp.contains(':') { hp.to_string() } else { format!("{hp}:{default_port}") }
-}
-
-fn reachable(url: &str, default_port: u16) -> bool {
-    use std::net::ToSocketAddrs;
-    host_port(url, default_port)
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
-}
-
-fn require(what: &str, url: &str, port: u16) -> bool {
-    if reachable(url, port) {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "{what} is not reachable at {} and CI=true: a missing service fails the run",
-            lupa_core::redact_url(url)
-        );
-    }
-    eprintln!("SKIPPED: {what} is not reachable at {}", lupa_core::redact_url(url));
-    false
-}
-
-/// A name no other test run uses: for schemas and key prefixes.
-pub fn unique(tag: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("{tag}_{}_{n}_{nanos}", std::process::id())
-}
+pub use lupa_test_support::{database_url, host_port, postgres, redis, redis_url, unique};
 
 /// A loopback port nothing listens on (bound, then released).
 pub fn closed_port() -> u16 {
@@ -124,10 +76,7 @@ impl Setup {
     /// (dropped and deleted when the setup is dropped); none when the
     /// services are not running (under CI that panics instead).
     pub fn postgres_redis() -> Option<Setup> {
-        let (store, cache) = (database_url(), redis_url());
-        if !require("PostgreSQL", &store, 5432) || !require("Redis", &cache, 6379) {
-            return None;
-        }
+        let (store, cache) = (postgres()?, redis()?);
         let schema = unique("lupa_cli").to_lowercase();
         let key_prefix = format!("{schema}:");
         let mut s = Setup::bare();
